@@ -1,0 +1,283 @@
+// Package app wires a Sluice node together: it reads the node config, opens the store (starting
+// the embedded etcd when no external one is configured), starts the listeners, and stops them
+// gracefully.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sluicegw/sluice/internal/admin"
+	"github.com/sluicegw/sluice/internal/conf"
+	"github.com/sluicegw/sluice/internal/control"
+	"github.com/sluicegw/sluice/internal/encryption"
+	"github.com/sluicegw/sluice/internal/model"
+	"github.com/sluicegw/sluice/internal/proxy"
+	"github.com/sluicegw/sluice/internal/store"
+	"github.com/sluicegw/sluice/internal/store/etcd"
+)
+
+// Version is Sluice's version; APISIXVersion is the APISIX release it is compatible with.
+const (
+	Version       = "0.1.0"
+	APISIXVersion = "3.18.0"
+)
+
+// Options are what the CLI passes in.
+type Options struct {
+	Config  *conf.Config
+	DataDir string
+	Logger  *slog.Logger
+	// Ready, when set, is called once every listener is bound (tests use it).
+	Ready func(*Node)
+}
+
+// Node is a running gateway node.
+type Node struct {
+	cfg     *conf.Config
+	log     *slog.Logger
+	store   store.Store
+	embed   *etcd.Embedded
+	plugins *pluginSet
+	servers []*http.Server
+	proxy   *proxy.Server
+	// AdminKeyPath is the file holding a generated admin key ("" when keys come from config).
+	AdminKeyPath string
+}
+
+// Run starts a node and blocks until ctx is cancelled, then shuts it down gracefully.
+func Run(ctx context.Context, o Options) error {
+	n, err := start(ctx, o)
+	if err != nil {
+		return err
+	}
+	if o.Ready != nil {
+		o.Ready(n)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- n.proxy.Serve() }()
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		if err != nil {
+			n.log.Error("proxy stopped", "error", err)
+		}
+	}
+	n.log.Info("shutting down")
+	n.stop()
+	return err
+}
+
+func start(ctx context.Context, o Options) (n *Node, err error) {
+	cfg, log := o.Config, o.Logger
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	n = &Node{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			n.stop()
+		}
+	}()
+
+	if err := n.openStore(ctx, o.DataDir); err != nil {
+		return nil, err
+	}
+	n.plugins = newPluginSet(cfg.Plugins, log)
+	checker, err := model.NewChecker(model.Options{Enabled: n.plugins.Enabled})
+	if err != nil {
+		return nil, fmt.Errorf("schemas: %w", err)
+	}
+	if err := n.publishPlugins(ctx); err != nil {
+		return nil, err
+	}
+
+	if cfg.Deployment.Role != "data_plane" {
+		keys, err := n.adminKeys(o.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		allow, err := parseAllow(cfg.Deployment.Admin.AllowAdmin)
+		if err != nil {
+			return nil, err
+		}
+		var keyring *encryption.Keyring
+		if cfg.Apisix.DataEncryption.EnableEncryptFields {
+			ring := cfg.Apisix.DataEncryption.Keyring
+			if len(ring) == 0 {
+				ring = encryption.DefaultKeyring
+			}
+			if keyring, err = encryption.NewKeyring(ring); err != nil {
+				return nil, fmt.Errorf("apisix.data_encryption.keyring: %w", err)
+			}
+		}
+		h := admin.New(admin.Options{
+			Store:          n.store,
+			Checker:        checker,
+			Prefix:         cfg.Deployment.Etcd.Prefix,
+			Keys:           keys,
+			KeyRequired:    cfg.Deployment.Admin.AdminKeyRequired,
+			AllowAdmin:     allow,
+			EnableCORS:     cfg.Deployment.Admin.EnableAdminCORS,
+			Keyring:        keyring,
+			StreamMode:     cfg.StreamMode(),
+			EnabledPlugins: n.plugins.Enabled,
+			ReloadPlugins:  func() error { return n.publishPlugins(context.Background()) },
+			Logger:         log.With("component", "admin"),
+		})
+		if err := n.serveHTTP("admin", cfg.AdminAddr(), h); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Apisix.EnableControl {
+		h := control.New(control.Options{Checker: checker, Enabled: n.plugins.Enabled})
+		if err := n.serveHTTP("control", cfg.ControlAddr(), h); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Deployment.Role != "control_plane" {
+		n.proxy, err = proxy.Listen(proxy.Options{
+			Addrs:      cfg.ProxyAddrs(),
+			ServerName: "sluice/" + Version,
+			Logger:     log.With("component", "proxy"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range n.proxy.Addrs() {
+			log.Info("proxy listening", "addr", a.String())
+		}
+	}
+	return n, nil
+}
+
+func (n *Node) openStore(ctx context.Context, dataDir string) error {
+	ec := n.cfg.Deployment.Etcd
+	endpoints := ec.Host
+	if n.cfg.Embedded() {
+		var err error
+		n.embed, err = etcd.StartEmbedded(ctx, etcd.EmbeddedOptions{
+			Dir:          filepath.Join(dataDir, "etcd"),
+			ListenClient: ec.Embedded.ListenClient,
+			ListenPeer:   ec.Embedded.ListenPeer,
+			Logger:       n.log.With("component", "etcd"),
+		})
+		if err != nil {
+			return fmt.Errorf("embedded etcd: %w", err)
+		}
+		endpoints = n.embed.Endpoints()
+		n.log.Info("embedded etcd started", "dir", filepath.Join(dataDir, "etcd"), "client", strings.Join(endpoints, ","))
+	}
+	timeout := time.Duration(ec.Timeout) * time.Second
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	s, err := etcd.New(ctx, etcd.Options{
+		Endpoints:   endpoints,
+		Username:    ec.User,
+		Password:    ec.Password,
+		DialTimeout: timeout,
+		Logger:      n.log.With("component", "store"),
+	})
+	if err != nil {
+		return fmt.Errorf("etcd %s: %w", strings.Join(endpoints, ","), err)
+	}
+	n.store = s
+	return nil
+}
+
+// adminKeys returns the configured keys, or a generated one kept in the data dir when the
+// config names no non-empty key.
+func (n *Node) adminKeys(dataDir string) ([]conf.AdminKey, error) {
+	var keys []conf.AdminKey
+	for _, k := range n.cfg.Deployment.Admin.AdminKey {
+		if k.Key != "" {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) > 0 || !n.cfg.Deployment.Admin.AdminKeyRequired {
+		return keys, nil
+	}
+	key, generated, err := loadOrGenerateAdminKey(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	n.AdminKeyPath = filepath.Join(dataDir, adminKeyFile)
+	if generated {
+		n.log.Warn("no admin key configured: generated one; use it in the X-API-KEY header",
+			"admin_key", key, "saved_to", n.AdminKeyPath)
+	} else {
+		n.log.Info("admin key loaded", "path", n.AdminKeyPath)
+	}
+	return []conf.AdminKey{{Name: "admin", Key: key, Role: "admin"}}, nil
+}
+
+func parseAllow(entries []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, e := range entries {
+		if p, err := netip.ParsePrefix(e); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(e)
+		if err != nil {
+			return nil, fmt.Errorf("deployment.admin.allow_admin: %q is not an IP or CIDR", e)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+func (n *Node) serveHTTP(name, addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s listen %s: %w", name, addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
+	n.servers = append(n.servers, srv)
+	n.log.Info(name+" API listening", "addr", ln.Addr().String())
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				n.log.Error(name+" server panic", "panic", r)
+			}
+		}()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error(name+" server stopped", "error", err)
+		}
+	}()
+	return nil
+}
+
+// stop shuts everything down in reverse order of start; it is safe on a partly started node.
+func (n *Node) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if n.proxy != nil {
+		if err := n.proxy.Shutdown(ctx); err != nil {
+			n.log.Warn("proxy shutdown", "error", err)
+		}
+	}
+	for _, s := range n.servers {
+		if err := s.Shutdown(ctx); err != nil {
+			n.log.Warn("server shutdown", "error", err)
+		}
+	}
+	if n.store != nil {
+		n.store.Close()
+	}
+	if n.embed != nil {
+		if err := n.embed.Close(); err != nil {
+			n.log.Warn("embedded etcd stop", "error", err)
+		}
+	}
+}

@@ -1,0 +1,92 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/sluicegw/sluice/internal/store"
+	"github.com/sluicegw/sluice/plugin"
+)
+
+// pluginSet is the list of plugins enabled on this node: config.yaml's `plugins:` when given,
+// else APISIX's default list, in both cases limited to the plugins this build registers.
+type pluginSet struct {
+	names atomic.Pointer[[]string]
+}
+
+func newPluginSet(configured []string, log *slog.Logger) *pluginSet {
+	var names []string
+	if configured == nil {
+		for _, d := range plugin.All() {
+			if d.DefaultEnabled {
+				names = append(names, d.Name)
+			}
+		}
+	} else {
+		for _, name := range configured {
+			if _, ok := plugin.Lookup(name); !ok {
+				log.Warn("plugins: not available in this build, ignored", "plugin", name)
+				continue
+			}
+			names = append(names, name)
+		}
+	}
+	ps := &pluginSet{}
+	ps.names.Store(&names)
+	return ps
+}
+
+// Enabled returns the enabled names sorted by priority, highest first.
+func (p *pluginSet) Enabled() []string {
+	names := *p.names.Load()
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	out := make([]string, 0, len(names))
+	for _, d := range plugin.All() {
+		if set[d.Name] {
+			out = append(out, d.Name)
+		}
+	}
+	return out
+}
+
+// IsEnabled reports whether name is enabled.
+func (p *pluginSet) IsEnabled(name string) bool {
+	for _, n := range *p.names.Load() {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// publishPlugins writes <prefix>/plugins the way APISIX does at start and on reload, so tools
+// that read it (dashboards, other nodes) see this node's plugin list.
+func (n *Node) publishPlugins(ctx context.Context) error {
+	type entry struct {
+		Name   string `json:"name"`
+		Stream bool   `json:"stream,omitempty"`
+	}
+	var list []entry
+	for _, name := range n.plugins.Enabled() {
+		list = append(list, entry{Name: name})
+	}
+	for _, d := range plugin.All() {
+		if d.Stream && d.DefaultEnabled {
+			list = append(list, entry{Name: d.Name, Stream: true})
+		}
+	}
+	b, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	if _, _, err := n.store.Put(ctx, n.cfg.Deployment.Etcd.Prefix+"/plugins", b, store.WriteOptions{}); err != nil {
+		return fmt.Errorf("publish plugin list: %w", err)
+	}
+	return nil
+}

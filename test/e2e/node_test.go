@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestGeneratedAdminKey: with no admin key configured, the first start generates one, stores it
+// (0600) and prints it once; a second start reuses it without printing it.
+func TestGeneratedAdminKey(t *testing.T) {
+	p := newPorts(t)
+	dataDir := t.TempDir()
+	n := startNode(t, p, p.configYAML("", ""), dataDir)
+	key := n.adminKey()
+	if len(key) != 32 {
+		t.Fatalf("generated key %q: want 32 letters", key)
+	}
+	st, err := os.Stat(filepath.Join(dataDir, "admin.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("admin.key mode = %v, want 0600", st.Mode().Perm())
+	}
+	if !strings.Contains(n.Logs(), key) {
+		t.Errorf("first start did not print the generated key:\n%s", n.Logs())
+	}
+
+	r := do(t, "GET", n.adminURL("/routes"), "", "")
+	if r.Status != 401 || !strings.Contains(r.Body, `"error_msg":"failed to check token"`) {
+		t.Errorf("no key: got %d %s", r.Status, r.Body)
+	}
+	r = do(t, "GET", n.adminURL("/routes"), "wrong", "")
+	if r.Status != 401 {
+		t.Errorf("wrong key: got %d %s", r.Status, r.Body)
+	}
+	r = do(t, "GET", n.adminURL("/routes"), key, "")
+	if r.Status != 200 || !strings.Contains(r.Body, `"total":0`) {
+		t.Errorf("right key: got %d %s", r.Status, r.Body)
+	}
+	r = do(t, "HEAD", n.adminURL(""), "", "")
+	if r.Status != 200 {
+		t.Errorf("HEAD /apisix/admin: got %d", r.Status)
+	}
+
+	n.stop()
+	n2 := startNode(t, p, p.configYAML("", ""), dataDir)
+	if got := n2.adminKey(); got != key {
+		t.Fatalf("second start changed the key: %q -> %q", key, got)
+	}
+	if strings.Contains(n2.Logs(), key) {
+		t.Errorf("second start printed the key again")
+	}
+}
+
+// TestProxyAnswersRouteNotFound: before the data plane exists every request is unmatched.
+func TestProxyAnswersRouteNotFound(t *testing.T) {
+	p := newPorts(t)
+	startNode(t, p, p.configYAML("", ""), "")
+	for _, path := range []string{"/", "/hello", "/apisix/admin/routes"} {
+		r := do(t, "GET", fmt.Sprintf("http://127.0.0.1:%d%s", p.Proxy, path), "", "")
+		if r.Status != 404 || r.Body != "{\"error_msg\":\"404 Route Not Found\"}\n" {
+			t.Errorf("GET %s: got %d %q", path, r.Status, r.Body)
+		}
+		if !strings.HasPrefix(r.Header.Get("Server"), "sluice/") {
+			t.Errorf("Server header = %q", r.Header.Get("Server"))
+		}
+	}
+	r := do(t, "GET", fmt.Sprintf("http://127.0.0.1:%d/v1/healthcheck", p.Control), "", "")
+	if r.Status != 200 {
+		t.Errorf("control /v1/healthcheck: %d %s", r.Status, r.Body)
+	}
+}
+
+const configuredKey = "edd1c9f03433f4a1d5d57d8a6c3a5d1c"
+
+func keyConfig() string {
+	return "    admin_key:\n      - name: admin\n        key: " + configuredKey + "\n        role: admin\n      - name: viewer\n        key: viewer-key-0123456789\n        role: viewer\n"
+}
+
+// TestRestartKeepsData: write through the Admin API, stop, start, read it back.
+func TestRestartKeepsData(t *testing.T) {
+	p := newPorts(t)
+	dataDir := t.TempDir()
+	cfg := p.configYAML(keyConfig(), "")
+	n := startNode(t, p, cfg, dataDir)
+	route := `{"uri":"/hello","upstream":{"type":"roundrobin","nodes":{"127.0.0.1:1980":1}}}`
+	r := do(t, "PUT", n.adminURL("/routes/1"), configuredKey, route)
+	if r.Status != 201 {
+		t.Fatalf("PUT route: %d %s", r.Status, r.Body)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "admin.key")); err == nil {
+		t.Errorf("a key was generated although one is configured")
+	}
+	n.stop()
+
+	n = startNode(t, p, cfg, dataDir)
+	r = do(t, "GET", n.adminURL("/routes/1"), configuredKey, "")
+	if r.Status != 200 {
+		t.Fatalf("GET after restart: %d %s", r.Status, r.Body)
+	}
+	var env struct {
+		Key   string         `json:"key"`
+		Value map[string]any `json:"value"`
+	}
+	if err := json.Unmarshal([]byte(r.Body), &env); err != nil {
+		t.Fatal(err)
+	}
+	if env.Key != "/apisix/routes/1" || env.Value["uri"] != "/hello" {
+		t.Errorf("after restart: %s", r.Body)
+	}
+	// The viewer key may read but not write.
+	if r := do(t, "GET", n.adminURL("/routes/1"), "viewer-key-0123456789", ""); r.Status != 200 {
+		t.Errorf("viewer GET: %d %s", r.Status, r.Body)
+	}
+	if r := do(t, "DELETE", n.adminURL("/routes/1"), "viewer-key-0123456789", ""); r.Status < 400 {
+		t.Errorf("viewer DELETE: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestValidateCommand: `sluice validate` names the bad key and exits non-zero.
+func TestValidateCommand(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(good, []byte("apisix:\n  node_listen: 9080\n"), 0o644)
+	os.WriteFile(bad, []byte("apisix:\n  enable_control: maybe\n"), 0o644)
+
+	out, err := exec.Command(sluiceBin, "validate", "-c", good).CombinedOutput()
+	if err != nil {
+		t.Errorf("validate good: %v\n%s", err, out)
+	}
+	out, err = exec.Command(sluiceBin, "validate", "-c", bad).CombinedOutput()
+	if err == nil {
+		t.Errorf("validate bad: exit 0\n%s", out)
+	}
+	if !strings.Contains(string(out), "apisix.enable_control") {
+		t.Errorf("validate bad: message does not name the key:\n%s", out)
+	}
+	out, err = exec.Command(sluiceBin, "version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "sluice") {
+		t.Errorf("version: %v %s", err, out)
+	}
+}
