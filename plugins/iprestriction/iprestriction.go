@@ -1,0 +1,26 @@
+// Package iprestriction registers APISIX's ip-restriction plugin: it allows or denies clients by
+// IP address or CIDR, on HTTP routes and on stream routes.
+//
+// Only the registration and the schemas exist so far (the Admin API validates and serves them);
+// the plugin's behaviour is not implemented yet.
+package iprestriction
+
+import (
+	_ "embed"
+
+	"github.com/sluicegw/sluice/plugin"
+)
+
+//go:embed schema.json
+var schema []byte
+
+func init() {
+	plugin.Register(plugin.Definition{
+		Name:           "ip-restriction",
+		Priority:       3000,
+		Schema:         schema,
+		DefaultEnabled: true,
+		Stream:         true,
+		StreamPriority: 3000,
+	})
+}

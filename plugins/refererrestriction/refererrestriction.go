@@ -1,0 +1,24 @@
+// Package refererrestriction registers APISIX's referer-restriction plugin: it allows or denies
+// requests by the host of their Referer header (exact or `*.` suffix match).
+//
+// Only the registration and the schemas exist so far (the Admin API validates and serves them);
+// the plugin's behaviour is not implemented yet.
+package refererrestriction
+
+import (
+	_ "embed"
+
+	"github.com/sluicegw/sluice/plugin"
+)
+
+//go:embed schema.json
+var schema []byte
+
+func init() {
+	plugin.Register(plugin.Definition{
+		Name:           "referer-restriction",
+		Priority:       2990,
+		Schema:         schema,
+		DefaultEnabled: true,
+	})
+}

@@ -1,0 +1,25 @@
+// Package responserewrite registers APISIX's response-rewrite plugin: it rewrites the status,
+// headers and body of responses (whole-body replacement or regex filters), optionally conditioned
+// on an expression.
+//
+// Only the registration and the schemas exist so far (the Admin API validates and serves them);
+// the plugin's behaviour is not implemented yet.
+package responserewrite
+
+import (
+	_ "embed"
+
+	"github.com/sluicegw/sluice/plugin"
+)
+
+//go:embed schema.json
+var schema []byte
+
+func init() {
+	plugin.Register(plugin.Definition{
+		Name:           "response-rewrite",
+		Priority:       899,
+		Schema:         schema,
+		DefaultEnabled: true,
+	})
+}

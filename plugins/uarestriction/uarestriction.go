@@ -1,0 +1,24 @@
+// Package uarestriction registers APISIX's ua-restriction plugin: it allows or denies requests
+// by regular expressions on the User-Agent header.
+//
+// Only the registration and the schemas exist so far (the Admin API validates and serves them);
+// the plugin's behaviour is not implemented yet.
+package uarestriction
+
+import (
+	_ "embed"
+
+	"github.com/sluicegw/sluice/plugin"
+)
+
+//go:embed schema.json
+var schema []byte
+
+func init() {
+	plugin.Register(plugin.Definition{
+		Name:           "ua-restriction",
+		Priority:       2999,
+		Schema:         schema,
+		DefaultEnabled: true,
+	})
+}

@@ -1,0 +1,24 @@
+// Package uriblocker registers APISIX's uri-blocker plugin: it rejects requests whose raw request
+// URI matches any of a set of regular expressions.
+//
+// Only the registration and the schemas exist so far (the Admin API validates and serves them);
+// the plugin's behaviour is not implemented yet.
+package uriblocker
+
+import (
+	_ "embed"
+
+	"github.com/sluicegw/sluice/plugin"
+)
+
+//go:embed schema.json
+var schema []byte
+
+func init() {
+	plugin.Register(plugin.Definition{
+		Name:           "uri-blocker",
+		Priority:       2900,
+		Schema:         schema,
+		DefaultEnabled: true,
+	})
+}
