@@ -93,7 +93,7 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, err
 	}
 	n.plugins = newPluginSet(cfg.Plugins, log)
-	checker, err := model.NewChecker(model.Options{Enabled: n.plugins.Enabled})
+	checker, err := model.NewChecker(model.Options{Enabled: n.plugins.IsEnabled})
 	if err != nil {
 		return nil, fmt.Errorf("schemas: %w", err)
 	}

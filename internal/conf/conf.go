@@ -12,9 +12,17 @@ type Config struct {
 	StreamPlugins []string       `yaml:"stream_plugins"`
 	PluginAttr    map[string]any `yaml:"plugin_attr"`
 	Discovery     map[string]any `yaml:"discovery"`
+	// Extra keeps top-level keys APISIX knows whose features come later (graphql, ext-plugin,
+	// wasm, xrpc), raw.
+	Extra map[string]any `yaml:"-"`
+
+	// source and lines let Validate name the file and line of a key found by a cross-key check.
+	source string
+	lines  map[string]int
 }
 
-// Listen is one listening address; config.yaml writes it as a port, or {ip, port, enable_http2}.
+// Listen is one listening address; config.yaml writes it as a port, or as {ip, port, enable_http2}
+// (node_listen) / {ip, port, enable_http3} (ssl.listen). An empty IP means 0.0.0.0.
 type Listen struct {
 	IP          string `yaml:"ip"`
 	Port        int    `yaml:"port"`
@@ -22,6 +30,7 @@ type Listen struct {
 	EnableHTTP3 bool   `yaml:"enable_http3"`
 }
 
+// Apisix is the apisix: section.
 type Apisix struct {
 	NodeListen              []Listen       `yaml:"node_listen"`
 	EnableIPv6              bool           `yaml:"enable_ipv6"`
@@ -39,47 +48,63 @@ type Apisix struct {
 	Extra map[string]any `yaml:"-"`
 }
 
+// Addr is an {ip, port} pair such as apisix.control or deployment.admin.admin_listen.
 type Addr struct {
 	IP   string `yaml:"ip"`
 	Port int    `yaml:"port"`
 }
 
+// SSL is apisix.ssl: the HTTPS proxy listeners.
 type SSL struct {
 	Enable bool     `yaml:"enable"`
 	Listen []Listen `yaml:"listen"`
+	// Extra keeps ssl_protocols, ssl_ciphers, fallback_sni ... raw until TLS settings land.
+	Extra map[string]any `yaml:"-"`
 }
 
+// Router is apisix.router.
 type Router struct {
 	HTTP string `yaml:"http"` // radixtree_host_uri (default) | radixtree_uri | radixtree_uri_with_parameter
 	SSL  string `yaml:"ssl"`
 }
 
+// DataEncryption is apisix.data_encryption: AES keys for encrypt_fields and SSL private keys.
 type DataEncryption struct {
 	EnableEncryptFields bool     `yaml:"enable_encrypt_fields"`
 	Keyring             []string `yaml:"keyring"`
 }
 
+// Deployment is the deployment: section: role, Admin API and etcd.
 type Deployment struct {
 	Role  string `yaml:"role"` // traditional | data_plane | control_plane
 	Admin Admin  `yaml:"admin"`
 	Etcd  Etcd   `yaml:"etcd"`
+	// Extra keeps role_traditional, role_data_plane, role_control_plane and certs raw;
+	// ConfigProvider reads the provider from it.
+	Extra map[string]any `yaml:"-"`
 }
 
+// Admin is deployment.admin.
 type Admin struct {
 	AdminKeyRequired bool       `yaml:"admin_key_required"`
 	AdminKey         []AdminKey `yaml:"admin_key"`
 	AdminListen      Addr       `yaml:"admin_listen"`
-	AllowAdmin       []string   `yaml:"allow_admin"` // CIDRs or IPs
-	EnableAdminCORS  bool       `yaml:"enable_admin_cors"`
-	AdminAPIVersion  string     `yaml:"admin_api_version"`
+	// AllowAdmin lists CIDRs or IPs; empty means any client may connect, as in APISIX.
+	AllowAdmin      []string `yaml:"allow_admin"`
+	EnableAdminCORS bool     `yaml:"enable_admin_cors"`
+	AdminAPIVersion string   `yaml:"admin_api_version"`
+	// Extra keeps https_admin, admin_api_mtls and enable_admin_ui raw.
+	Extra map[string]any `yaml:"-"`
 }
 
+// AdminKey is one deployment.admin.admin_key entry; an empty Key means "generate one".
 type AdminKey struct {
 	Name string `yaml:"name"`
 	Key  string `yaml:"key"`
 	Role string `yaml:"role"` // admin | viewer
 }
 
+// Etcd is deployment.etcd.
 type Etcd struct {
 	Host     []string `yaml:"host"` // empty: start the embedded server
 	Prefix   string   `yaml:"prefix"`
@@ -88,8 +113,11 @@ type Etcd struct {
 	Password string   `yaml:"password"`
 	TLS      EtcdTLS  `yaml:"tls"`
 	Embedded Embedded `yaml:"embedded"`
+	// Extra keeps watch_timeout, startup_retry, resync_delay, health_check_timeout and use_grpc raw.
+	Extra map[string]any `yaml:"-"`
 }
 
+// EtcdTLS is deployment.etcd.tls.
 type EtcdTLS struct {
 	Cert   string `yaml:"cert"`
 	Key    string `yaml:"key"`

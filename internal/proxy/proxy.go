@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -43,7 +44,7 @@ func Listen(o Options) (*Server, error) {
 		NoDefaultContentType:          true,
 	}
 	for _, addr := range o.Addrs {
-		ln, err := net.Listen("tcp", addr)
+		ln, err := net.Listen(network(addr), addr)
 		if err != nil {
 			s.closeListeners()
 			return nil, fmt.Errorf("proxy listen %s: %w", addr, err)
@@ -51,6 +52,16 @@ func Listen(o Options) (*Server, error) {
 		s.listeners = append(s.listeners, ln)
 	}
 	return s, nil
+}
+
+// network picks "tcp6" for IPv6 addresses: an IPv6-only socket on [::] can then share the
+// port with 0.0.0.0 (a dual-stack one would collide with it).
+func network(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err == nil && strings.Contains(host, ":") {
+		return "tcp6"
+	}
+	return "tcp"
 }
 
 // Addrs returns the bound addresses (useful when a port was 0).
