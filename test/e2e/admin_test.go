@@ -124,7 +124,11 @@ func walkResources(t *testing.T, n *node, key string) {
 				t.Errorf("POST on %s: want 405, got %d %s", c.path, r.Status, r.Body)
 			}
 
-			r = do(t, "PATCH", n.adminURL(one), key, c.patchTo+" ")
+			patchBody := c.patchTo
+			if patchBody == "" {
+				patchBody = "{}"
+			}
+			r = do(t, "PATCH", n.adminURL(one), key, patchBody)
 			if c.patch {
 				if r.Status != 200 {
 					t.Errorf("PATCH: %d %s", r.Status, r.Body)
