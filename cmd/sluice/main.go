@@ -98,7 +98,7 @@ func start(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log.Info("starting sluice", "version", app.Version, "data_dir", *dataDir)
-	if err := app.Run(ctx, app.Options{Config: cfg, DataDir: *dataDir, Logger: log}); err != nil {
+	if err := app.Run(ctx, app.Options{Config: cfg, ConfigPath: *cfgPath, DataDir: *dataDir, Logger: log}); err != nil {
 		log.Error("sluice stopped", "error", err)
 		return 1
 	}

@@ -34,9 +34,11 @@ const (
 
 // Options are what the CLI passes in.
 type Options struct {
-	Config  *conf.Config
-	DataDir string
-	Logger  *slog.Logger
+	Config *conf.Config
+	// ConfigPath is the file Config came from ("" for defaults); plugin reloads re-read it.
+	ConfigPath string
+	DataDir    string
+	Logger     *slog.Logger
 	// Ready, when set, is called once every listener is bound (tests use it).
 	Ready func(*Node)
 }
@@ -131,7 +133,7 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 			Keyring:        keyring,
 			StreamMode:     cfg.StreamMode(),
 			EnabledPlugins: n.plugins.Enabled,
-			ReloadPlugins:  func() error { return n.publishPlugins(context.Background()) },
+			ReloadPlugins:  func() error { return n.reloadPlugins(o.ConfigPath) },
 			Logger:         log.With("component", "admin"),
 		})
 		if err := n.serveHTTP("admin", cfg.AdminAddr(), h); err != nil {

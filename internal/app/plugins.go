@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync/atomic"
 
+	"github.com/sluicegw/sluice/internal/conf"
 	"github.com/sluicegw/sluice/internal/store"
 	"github.com/sluicegw/sluice/plugin"
 )
@@ -18,6 +19,13 @@ type pluginSet struct {
 }
 
 func newPluginSet(configured []string, log *slog.Logger) *pluginSet {
+	ps := &pluginSet{}
+	ps.set(configured, log)
+	return ps
+}
+
+// set replaces the enabled list; requests and validations already running keep the old one.
+func (p *pluginSet) set(configured []string, log *slog.Logger) {
 	var names []string
 	if configured == nil {
 		for _, d := range plugin.All() {
@@ -34,9 +42,7 @@ func newPluginSet(configured []string, log *slog.Logger) *pluginSet {
 			names = append(names, name)
 		}
 	}
-	ps := &pluginSet{}
-	ps.names.Store(&names)
-	return ps
+	p.names.Store(&names)
 }
 
 // Enabled returns the enabled names sorted by priority, highest first.
@@ -63,6 +69,22 @@ func (p *pluginSet) IsEnabled(name string) bool {
 		}
 	}
 	return false
+}
+
+// reloadPlugins is PUT /apisix/admin/plugins/reload: like APISIX, it re-reads the `plugins`
+// list of the node's config file, then republishes <prefix>/plugins. A file that no longer
+// parses leaves the current list in place.
+func (n *Node) reloadPlugins(configPath string) error {
+	if configPath != "" {
+		cfg, _, err := conf.Load(configPath)
+		if err != nil {
+			n.log.Error("plugins reload: config not reloaded", "error", err)
+			return fmt.Errorf("reload %s: %w", configPath, err)
+		}
+		n.plugins.set(cfg.Plugins, n.log)
+	}
+	n.log.Info("plugins reloaded", "enabled", len(n.plugins.Enabled()))
+	return n.publishPlugins(context.Background())
 }
 
 // publishPlugins writes <prefix>/plugins the way APISIX does at start and on reload, so tools

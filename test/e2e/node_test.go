@@ -147,3 +147,34 @@ func TestValidateCommand(t *testing.T) {
 		t.Errorf("version: %v %s", err, out)
 	}
 }
+
+// TestPluginsReload: `plugins:` limits what resources may name; PUT /plugins/reload re-reads
+// the config file, as APISIX does.
+func TestPluginsReload(t *testing.T) {
+	p := newPorts(t)
+	base := p.configYAML(keyConfig(), "")
+	n := startNode(t, p, base+"plugins:\n  - key-auth\n  - limit-count\n", "")
+	route := `{"uri":"/r","plugins":{"cors":{}},"upstream":{"nodes":{"127.0.0.1:1980":1},"type":"roundrobin"}}`
+	r := do(t, "PUT", n.adminURL("/routes/1"), configuredKey, route)
+	if r.Status != 400 || !strings.Contains(r.Body, "unknown plugin [cors]") {
+		t.Fatalf("disabled plugin accepted: %d %s", r.Status, r.Body)
+	}
+	r = do(t, "GET", n.adminURL("/plugins/list"), configuredKey, "")
+	if r.Status != 200 || r.Body != "[\"key-auth\",\"limit-count\"]" && r.Body != "[\"key-auth\",\"limit-count\"]\n" {
+		t.Errorf("plugins/list: %d %q", r.Status, r.Body)
+	}
+
+	if err := os.WriteFile(n.cfgPath, []byte(base+"plugins:\n  - key-auth\n  - limit-count\n  - cors\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r = do(t, "PUT", n.adminURL("/plugins/reload"), configuredKey, ""); r.Status != 200 {
+		t.Fatalf("reload: %d %s", r.Status, r.Body)
+	}
+	if r = do(t, "PUT", n.adminURL("/routes/1"), configuredKey, route); r.Status != 201 {
+		t.Errorf("after reload: %d %s", r.Status, r.Body)
+	}
+	r = do(t, "GET", n.adminURL("/plugins/list"), configuredKey, "")
+	if !strings.Contains(r.Body, `"cors"`) {
+		t.Errorf("plugins/list after reload: %s", r.Body)
+	}
+}
