@@ -198,10 +198,11 @@ func (c *Checker) checkRoute(cs *compiledSchema, obj map[string]any) error {
 	if obj["remote_addr"] != nil && obj["remote_addrs"] != nil {
 		return &Error{Msg: "only one of remote_addr or remote_addrs is allowed"}
 	}
-	if err := luaOnly(obj, "filter_func", "script", "script_id"); err != nil {
+	// APISIX reports schema failures (e.g. `script` with `plugins`) before anything else.
+	if err := schemaCheck(cs, obj); err != nil {
 		return err
 	}
-	if err := schemaCheck(cs, obj); err != nil {
+	if err := luaOnly(obj, "filter_func", "script", "script_id"); err != nil {
 		return err
 	}
 	if up, ok := obj["upstream"].(map[string]any); ok {
@@ -223,10 +224,10 @@ func (c *Checker) checkRoute(cs *compiledSchema, obj map[string]any) error {
 }
 
 func (c *Checker) checkService(cs *compiledSchema, obj map[string]any) error {
-	if err := luaOnly(obj, "script"); err != nil {
+	if err := schemaCheck(cs, obj); err != nil {
 		return err
 	}
-	if err := schemaCheck(cs, obj); err != nil {
+	if err := luaOnly(obj, "script"); err != nil {
 		return err
 	}
 	if up, ok := obj["upstream"].(map[string]any); ok {

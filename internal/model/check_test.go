@@ -94,6 +94,9 @@ func TestCheckErrors(t *testing.T) {
 			"filter_func is not supported: Sluice does not run Lua"},
 		{"route script", Routes, "1", `{"uri":"/a","script":"local _M = {} return _M"}`,
 			"script is not supported: Sluice does not run Lua"},
+		// routes4.t TEST 17: the schema's `not` (script with plugins) answers before the Lua check.
+		{"route script with plugins", Routes, "1", `{"uri":"/a","plugins":{},"script":"local _M = {} return _M"}`,
+			"invalid configuration: value wasn't supposed to match schema"},
 		{"route script_id", Routes, "1", `{"uri":"/a","upstream_id":1,"script_id":"1"}`,
 			"script_id is not supported: Sluice does not run Lua"},
 		{"route times allowed", Routes, "1", `{"uri":"/a","upstream_id":1,"create_time":1,"update_time":2}`, ""},
