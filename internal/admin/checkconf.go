@@ -144,7 +144,9 @@ func idString(v any) (string, bool) {
 	}
 }
 
-// forbiddenTimes rejects client-supplied create_time/update_time; the server owns them.
+// forbiddenTimes rejects client-supplied create_time/update_time; the server owns them. The
+// text keeps APISIX's two spaces after the colon (its message is built as
+// "the property is forbidden: " .. " " .. name).
 func forbiddenTimes(obj map[string]any) *errResponse {
 	for _, where := range []string{"", "upstream", "plugins"} {
 		m := obj
@@ -160,7 +162,7 @@ func forbiddenTimes(obj map[string]any) *errResponse {
 				if where != "" {
 					f = where + "." + f
 				}
-				return badRequest("the property is forbidden: %s", f)
+				return badRequest("the property is forbidden:  %s", f)
 			}
 		}
 	}

@@ -25,9 +25,9 @@ type authEntry struct {
 }
 
 // checkDuplicateKeys refuses a consumer (username set) or a credential (credConsumer and
-// credID set) whose auth key is already held elsewhere. A consumer may repeat keys of its own
-// credentials; a credential may only repeat its own previous value. Stored values are
-// compared decrypted.
+// credID set) whose auth key is already held by another consumer or that consumer's
+// credentials. A consumer and its own credentials may share a key (APISIX's credentials.t adds
+// a basic-auth credential identical to its consumer's). Stored values are compared decrypted.
 func (h *Handler) checkDuplicateKeys(ctx context.Context, obj map[string]any, username, credConsumer, credID string) *errResponse {
 	plugins, _ := obj["plugins"].(map[string]any)
 	wanted := map[string]string{} // plugin -> value
@@ -55,7 +55,7 @@ func (h *Handler) checkDuplicateKeys(ctx context.Context, obj map[string]any, us
 			if username != "" && e.username == username {
 				continue
 			}
-			if credID != "" && e.username == credConsumer && e.credentialID == credID {
+			if credID != "" && e.username == credConsumer {
 				continue
 			}
 			conf, _ := e.plugins[name].(map[string]any)

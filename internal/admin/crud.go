@@ -113,6 +113,12 @@ func (h *Handler) list(c *call) {
 		c.fail(storeError(errors.Unwrap(err)))
 		return
 	}
+	if len(kvs) == 0 && c.res.name == model.Credentials {
+		// No init_dir placeholder exists under a consumer, so etcd finds no key and APISIX
+		// passes its 404 through.
+		c.fail(errNotFound)
+		return
+	}
 	items := make([]itemEnvelope, 0, len(kvs))
 	for _, kv := range kvs {
 		items = append(items, itemEnvelope{

@@ -200,11 +200,11 @@ func testTimestamps(t *testing.T, st store.Store, prefix string) {
 	e := newEnv(t, st, prefix)
 	e.steps([]step{
 		{"PUT", "/apisix/admin/routes/1", `{"uri":"/a","create_time":1602883670,"upstream":` + upstream1 + `}`, 400,
-			`{"error_msg":"the property is forbidden: create_time"}`, true},
+			`{"error_msg":"the property is forbidden:  create_time"}`, true},
 		{"POST", "/apisix/admin/routes", `{"uri":"/a","update_time":1602883670,"upstream":` + upstream1 + `}`, 400,
-			`{"error_msg":"the property is forbidden: update_time"}`, true},
+			`{"error_msg":"the property is forbidden:  update_time"}`, true},
 		{"PUT", "/apisix/admin/routes/1", `{"uri":"/a","upstream":{"update_time":1,"type":"roundrobin","nodes":{"127.0.0.1:8080":1}}}`, 400,
-			`{"error_msg":"the property is forbidden: upstream.update_time"}`, true},
+			`{"error_msg":"the property is forbidden:  upstream.update_time"}`, true},
 	})
 	before := time.Now().Unix()
 	v := decode(t, e.do("PUT", "/apisix/admin/routes/1", route1).body)["value"].(map[string]any)

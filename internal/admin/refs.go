@@ -118,6 +118,9 @@ func (h *Handler) checkInUse(ctx context.Context, kind model.Kind, id string) *e
 					inPlugin = true
 				}
 			}
+			if kind == model.Protos && grpcTranscodeProto(obj) == id {
+				direct = true
+			}
 			if !direct && !inPlugin {
 				continue
 			}
@@ -139,4 +142,13 @@ func objectName(key string, obj map[string]any) string {
 		return s
 	}
 	return key[strings.LastIndex(key, "/")+1:]
+}
+
+// grpcTranscodeProto returns the proto_id an object's grpc-transcode plugin names, as APISIX's
+// proto delete checker compares it (tostring of the value), or "".
+func grpcTranscodeProto(obj map[string]any) string {
+	plugins, _ := obj["plugins"].(map[string]any)
+	conf, _ := plugins["grpc-transcode"].(map[string]any)
+	id, _ := idString(conf["proto_id"])
+	return id
 }
