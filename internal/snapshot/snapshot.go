@@ -5,13 +5,15 @@ package snapshot
 
 import (
 	"encoding/json"
+	"net/http"
 
 	"github.com/sluicegw/sluice/internal/model"
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/upstream"
 )
 
-// Snapshot is one immutable configuration. Nothing in it is modified after it is published.
+// Snapshot is one immutable configuration. Nothing in it is modified after it is published;
+// maps of kinds that did not change are shared with the previous snapshot.
 type Snapshot struct {
 	Revision int64 // store revision it reflects
 	Router   *router.Router
@@ -19,16 +21,30 @@ type Snapshot struct {
 	// Errors maps an etcd key to why that object is not served (bad JSON, unknown upstream,
 	// a plugin without behaviour ...), for logs and the control API.
 	Errors map[string]string
+
+	// Upstreams are the named upstream objects by id (traffic-split and friends refer to them).
+	Upstreams      map[string]*upstream.Upstream
+	Services       map[string]*model.Service
+	Consumers      map[string]*Consumer // by username
+	ConsumerGroups map[string]*model.PluginSet
+	GlobalRules    map[string]*GlobalRule
+	// SSLs and PluginMetadata stay raw JSON: internal/tls and the plugins compile them.
+	SSLs           map[string]json.RawMessage
+	PluginMetadata map[string]json.RawMessage // by plugin name
+
+	// table is what the router was built from, in insertion order (for tests and the control API).
+	table []router.Route
 }
 
 // Route is a route ready to serve: the router's Value points to it.
 type Route struct {
 	ID        string
 	Key       string // etcd key
-	Name      string
+	Name      string // the route's own name (APISIX does not inherit the service's)
 	ServiceID string
 	Spec      *model.Route
-	// Upstream resolved in APISIX's order: route upstream, route upstream_id, service upstream,
+	Service   *model.Service // nil without service_id
+	// Upstream resolved in the order route upstream, route upstream_id, service upstream,
 	// service upstream_id. Nil means none: 503.
 	Upstream *upstream.Upstream
 	// Timeout is the route's own timeout, overriding the upstream's.
@@ -40,4 +56,54 @@ type Route struct {
 	// Unsupported names a configured plugin this build cannot run; the route fails closed
 	// (503) rather than being proxied without it.
 	Unsupported string
+	// Failure is set when the route matches but cannot be served as configured (its service,
+	// plugin_config or upstream_id is missing); the proxy answers Failure.Status, as APISIX
+	// does, instead of letting the request fall through to another route.
+	Failure *Failure
+}
+
+// Failure is why a matched route is answered with an error status instead of being proxied.
+type Failure struct {
+	Status int    // APISIX's: 404 missing service, 503 missing plugin_config, 502 missing upstream
+	Reason string // for the error log
+}
+
+// Consumer is a consumer with its credentials.
+type Consumer struct {
+	Username    string
+	Key         string
+	Spec        *model.Consumer
+	Credentials map[string]*model.Credential // by credential id
+}
+
+// GlobalRule is a global rule; like a route it fails closed on a plugin without behaviour.
+type GlobalRule struct {
+	ID          string
+	Key         string
+	Plugins     map[string]json.RawMessage
+	Unsupported string
+}
+
+// failure statuses, as APISIX's access phase answers them.
+const (
+	statusMissingService      = http.StatusNotFound
+	statusMissingPluginConfig = http.StatusServiceUnavailable
+	statusMissingUpstream     = http.StatusBadGateway
+)
+
+// emptySnapshot is what Load returns before the first publish: nothing matches.
+func emptySnapshot(mode router.Mode) *Snapshot {
+	r, _ := router.Build(nil, router.Options{Mode: mode})
+	return &Snapshot{
+		Router:         r,
+		Routes:         map[string]*Route{},
+		Errors:         map[string]string{},
+		Upstreams:      map[string]*upstream.Upstream{},
+		Services:       map[string]*model.Service{},
+		Consumers:      map[string]*Consumer{},
+		ConsumerGroups: map[string]*model.PluginSet{},
+		GlobalRules:    map[string]*GlobalRule{},
+		SSLs:           map[string]json.RawMessage{},
+		PluginMetadata: map[string]json.RawMessage{},
+	}
 }
