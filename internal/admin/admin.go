@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/sluicegw/sluice/internal/conf"
 	"github.com/sluicegw/sluice/internal/encryption"
@@ -36,8 +37,14 @@ type Options struct {
 	EnabledPlugins func() []string
 	// ReloadPlugins serves PUT /apisix/admin/plugins/reload.
 	ReloadPlugins func() error
-	Logger        *slog.Logger
+	// StoreTimeout bounds the store calls of one request (deployment.etcd.timeout); 0 means
+	// DefaultStoreTimeout.
+	StoreTimeout time.Duration
+	Logger       *slog.Logger
 }
+
+// DefaultStoreTimeout is APISIX's default deployment.etcd.timeout.
+const DefaultStoreTimeout = 30 * time.Second
 
 // Handler is the Admin API; build it with New.
 type Handler struct {
@@ -55,6 +62,9 @@ func New(o Options) http.Handler {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.StoreTimeout <= 0 {
+		o.StoreTimeout = DefaultStoreTimeout
 	}
 	if o.EnabledPlugins == nil {
 		o.EnabledPlugins = func() []string { return nil }

@@ -55,21 +55,29 @@ func (h *Handler) present(kind model.Kind, v any) any {
 	return obj
 }
 
-func (h *Handler) get(c *call) {
-	ctx := c.r.Context()
-	if c.id == "" {
-		h.list(c)
-		return
-	}
-	key := h.objKey(c, c.id)
-	kv, err := h.o.Store.Get(ctx, key)
+// fetch reads the object at key; when it cannot, it answers the call (404 or 503) and
+// reports false.
+func (h *Handler) fetch(c *call, key string) (store.KV, bool) {
+	kv, err := h.o.Store.Get(c.r.Context(), key)
 	if errors.Is(err, store.ErrNotFound) {
 		c.fail(errNotFound)
-		return
+		return store.KV{}, false
 	}
 	if err != nil {
 		h.log.Error("failed to get from etcd", "kind", c.res.kind, "key", key, "err", err)
 		c.fail(storeError(err))
+		return store.KV{}, false
+	}
+	return kv, true
+}
+
+func (h *Handler) get(c *call) {
+	if c.id == "" {
+		h.list(c)
+		return
+	}
+	kv, ok := h.fetch(c, h.objKey(c, c.id))
+	if !ok {
 		return
 	}
 	c.reply(http.StatusOK, itemEnvelope{

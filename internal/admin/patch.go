@@ -26,20 +26,13 @@ func (h *Handler) patch(c *call) {
 		c.fail(badRequest("missing new configuration"))
 		return
 	}
-	patchObj, isObj := c.body.(map[string]any)
-	if c.sub == "" && !isObj {
+	if _, isObj := c.body.(map[string]any); c.sub == "" && !isObj {
 		c.fail(badRequest("invalid configuration"))
 		return
 	}
 	key := h.objKey(c, c.id)
-	kv, err := h.o.Store.Get(ctx, key)
-	if errors.Is(err, store.ErrNotFound) {
-		c.fail(errNotFound)
-		return
-	}
-	if err != nil {
-		h.log.Error("failed to get from etcd", "kind", c.res.kind, "key", key, "err", err)
-		c.fail(storeError(err))
+	kv, ok := h.fetch(c, key)
+	if !ok {
 		return
 	}
 	node, _ := decodeValue(kv.Value).(map[string]any)
@@ -51,22 +44,10 @@ func (h *Handler) patch(c *call) {
 	if h.o.Keyring != nil {
 		h.o.Keyring.DecryptObject(c.res.name, node)
 	}
-	now := time.Now().Unix()
-	if c.sub != "" {
-		var e *errResponse
-		if node, e = patchPath(node, c.sub, c.body); e != nil {
-			c.fail(e)
-			return
-		}
-		node["update_time"] = now
-	} else {
-		node = mergePatch(node, patchObj)
-		if _, given := patchObj["update_time"]; !given || patchObj["update_time"] == nil {
-			node["update_time"] = now
-		}
-	}
-	if _, ok := node["create_time"]; !ok {
-		node["create_time"] = now
+	node, e := applyPatch(node, c.sub, c.body)
+	if e != nil {
+		c.fail(e)
+		return
 	}
 	if _, e := h.checkConf(ctx, c, node, true, true); e != nil {
 		c.fail(e)
@@ -91,6 +72,30 @@ func (h *Handler) patch(c *call) {
 		return
 	}
 	c.reply(http.StatusOK, writeEnvelope{Key: out.Key, Value: node})
+}
+
+// applyPatch applies a PATCH body to the stored object: the value at sub when a sub-path is
+// given, a merge otherwise; then it sets update_time (unless the merge gave one) and a
+// missing create_time.
+func applyPatch(node map[string]any, sub string, body any) (map[string]any, *errResponse) {
+	now := time.Now().Unix()
+	if sub != "" {
+		var e *errResponse
+		if node, e = patchPath(node, sub, body); e != nil {
+			return nil, e
+		}
+		node["update_time"] = now
+	} else {
+		patchObj, _ := body.(map[string]any)
+		node = mergePatch(node, patchObj)
+		if _, given := patchObj["update_time"]; !given || patchObj["update_time"] == nil {
+			node["update_time"] = now
+		}
+	}
+	if _, ok := node["create_time"]; !ok {
+		node["create_time"] = now
+	}
+	return node, nil
 }
 
 // mergePatch is APISIX's core.table.merge: objects merge recursively, any other value

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -113,6 +114,10 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, segs []string) {
 		writeJSON(w, http.StatusNotFound, errorBody("Unsupported resource type: "+name))
 		return
 	}
+	// A stalled store must not hold the request (and its goroutine) forever.
+	ctx, cancel := context.WithTimeout(r.Context(), h.o.StoreTimeout)
+	defer cancel()
+	r = r.WithContext(ctx)
 	c := &call{w: w, r: r, res: res, query: r.URL.Query(), id: id, sub: sub, consumer: consumer, manager: manager}
 	if e := c.readBody(); e != nil {
 		writeJSON(w, e.status, e.body)

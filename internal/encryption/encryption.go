@@ -80,7 +80,7 @@ func (k *Keyring) Decrypt(ciphertext string) (string, error) {
 	}
 	raw, err := decodeBase64(ciphertext)
 	if err != nil {
-		return "", fmt.Errorf("%w: base64 decode: %v", ErrDecrypt, err)
+		return "", fmt.Errorf("%w: base64 decode: %w", ErrDecrypt, err)
 	}
 	if len(raw) == 0 || len(raw)%aes.BlockSize != 0 {
 		return "", fmt.Errorf("%w: ciphertext of %d bytes is not a whole number of AES blocks", ErrDecrypt, len(raw))

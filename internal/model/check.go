@@ -191,6 +191,25 @@ func luaOnly(obj map[string]any, fields ...string) error {
 	return nil
 }
 
+// checkInlineUpstream applies the upstream rules to obj's inline `upstream`, when it has one.
+func checkInlineUpstream(obj map[string]any, http bool) error {
+	if up, ok := obj["upstream"].(map[string]any); ok {
+		return checkUpstream(up, http)
+	}
+	return nil
+}
+
+// checkPluginsField validates obj's `plugins` object, when it has one, against each plugin's
+// schema of schemaType; msgPrefix is put before the plugin's message.
+func (c *Checker) checkPluginsField(obj map[string]any, schemaType string, stream bool, msgPrefix string) error {
+	if plugins, ok := obj["plugins"].(map[string]any); ok {
+		if msg := c.checkPlugins(plugins, schemaType, stream); msg != "" {
+			return &Error{Msg: msgPrefix + msg}
+		}
+	}
+	return nil
+}
+
 func (c *Checker) checkRoute(cs *compiledSchema, obj map[string]any) error {
 	if obj["host"] != nil && obj["hosts"] != nil {
 		return &Error{Msg: "only one of host or hosts is allowed"}
@@ -205,15 +224,11 @@ func (c *Checker) checkRoute(cs *compiledSchema, obj map[string]any) error {
 	if err := luaOnly(obj, "filter_func", "script", "script_id"); err != nil {
 		return err
 	}
-	if up, ok := obj["upstream"].(map[string]any); ok {
-		if err := checkUpstream(up, true); err != nil {
-			return err
-		}
+	if err := checkInlineUpstream(obj, true); err != nil {
+		return err
 	}
-	if plugins, ok := obj["plugins"].(map[string]any); ok {
-		if msg := c.checkPlugins(plugins, schemaTypeMain, false); msg != "" {
-			return &Error{Msg: msg}
-		}
+	if err := c.checkPluginsField(obj, schemaTypeMain, false, ""); err != nil {
+		return err
 	}
 	if vars, ok := obj["vars"]; ok {
 		if err := CheckExpr(vars); err != nil {
@@ -230,17 +245,10 @@ func (c *Checker) checkService(cs *compiledSchema, obj map[string]any) error {
 	if err := luaOnly(obj, "script"); err != nil {
 		return err
 	}
-	if up, ok := obj["upstream"].(map[string]any); ok {
-		if err := checkUpstream(up, true); err != nil {
-			return err
-		}
+	if err := checkInlineUpstream(obj, true); err != nil {
+		return err
 	}
-	if plugins, ok := obj["plugins"].(map[string]any); ok {
-		if msg := c.checkPlugins(plugins, schemaTypeMain, false); msg != "" {
-			return &Error{Msg: msg}
-		}
-	}
-	return nil
+	return c.checkPluginsField(obj, schemaTypeMain, false, "")
 }
 
 func (c *Checker) checkUpstreamResource(cs *compiledSchema, obj map[string]any) error {
@@ -254,17 +262,10 @@ func (c *Checker) checkStreamRoute(cs *compiledSchema, obj map[string]any) error
 	if err := schemaCheck(cs, obj); err != nil {
 		return err
 	}
-	if up, ok := obj["upstream"].(map[string]any); ok {
-		if err := checkUpstream(up, false); err != nil {
-			return err
-		}
+	if err := checkInlineUpstream(obj, false); err != nil {
+		return err
 	}
-	if plugins, ok := obj["plugins"].(map[string]any); ok {
-		if msg := c.checkPlugins(plugins, schemaTypeMain, true); msg != "" {
-			return &Error{Msg: msg}
-		}
-	}
-	return nil
+	return c.checkPluginsField(obj, schemaTypeMain, true, "")
 }
 
 func (c *Checker) checkConsumer(cs *compiledSchema, username string, obj map[string]any) error {
@@ -274,12 +275,7 @@ func (c *Checker) checkConsumer(cs *compiledSchema, username string, obj map[str
 	if username != "" && obj["username"] != username {
 		return &Error{Msg: "wrong username"}
 	}
-	if plugins, ok := obj["plugins"].(map[string]any); ok {
-		if msg := c.checkPlugins(plugins, schemaTypeConsumer, false); msg != "" {
-			return &Error{Msg: "invalid plugins configuration: " + msg}
-		}
-	}
-	return nil
+	return c.checkPluginsField(obj, schemaTypeConsumer, false, "invalid plugins configuration: ")
 }
 
 func (c *Checker) checkCredential(cs *compiledSchema, obj map[string]any) error {
@@ -311,12 +307,7 @@ func (c *Checker) checkPluginHolder(cs *compiledSchema, obj map[string]any, sche
 	if err := schemaCheck(cs, obj); err != nil {
 		return err
 	}
-	if plugins, ok := obj["plugins"].(map[string]any); ok {
-		if msg := c.checkPlugins(plugins, schemaType, false); msg != "" {
-			return &Error{Msg: msg}
-		}
-	}
-	return nil
+	return c.checkPluginsField(obj, schemaType, false, "")
 }
 
 // checkSecret validates a secret whose id is "<manager>/<id>".

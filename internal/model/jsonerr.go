@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -61,10 +61,11 @@ func relTokens(parent, child string) []string {
 	return c[len(p):]
 }
 
-// schemaNode resolves a schema location inside doc.
-func (x *explainer) schemaNode(loc string) map[string]any {
-	var cur any = x.doc
-	for _, tok := range fragmentTokens(loc) {
+// walkJSON follows tokens (object keys, array indexes) down a decoded JSON value; nil when
+// a token does not resolve.
+func walkJSON(v any, tokens []string) any {
+	cur := v
+	for _, tok := range tokens {
 		switch t := cur.(type) {
 		case map[string]any:
 			cur = t[tok]
@@ -78,7 +79,12 @@ func (x *explainer) schemaNode(loc string) map[string]any {
 			return nil
 		}
 	}
-	m, _ := cur.(map[string]any)
+	return cur
+}
+
+// schemaNode resolves a schema location inside doc.
+func (x *explainer) schemaNode(loc string) map[string]any {
+	m, _ := walkJSON(x.doc, fragmentTokens(loc)).(map[string]any)
 	return m
 }
 
@@ -121,24 +127,7 @@ func schemaSteps(rel []string) []step {
 }
 
 // instanceAt walks the instance along a location.
-func (x *explainer) instanceAt(loc []string) any {
-	cur := x.inst
-	for _, tok := range loc {
-		switch t := cur.(type) {
-		case map[string]any:
-			cur = t[tok]
-		case []any:
-			i, err := strconv.Atoi(tok)
-			if err != nil || i < 0 || i >= len(t) {
-				return nil
-			}
-			cur = t[i]
-		default:
-			return nil
-		}
-	}
-	return cur
-}
+func (x *explainer) instanceAt(loc []string) any { return walkJSON(x.inst, loc) }
 
 // chain renders e, reported below instance location loc and schema parent, with api7's
 // per-hop prefixes.
@@ -234,65 +223,70 @@ func (x *explainer) rankOf(e *jsonschema.ValidationError, loc []string, parent s
 		}
 		return rank{order: 10, name: tok}
 	}
-	switch k := e.ErrorKind.(type) {
-	case *kind.Type:
-		return rank{order: 0}
-	case *kind.Required:
-		missing := append([]string(nil), k.Missing...)
-		sort.Strings(missing)
+	if k, ok := e.ErrorKind.(*kind.Required); ok {
+		first := slices.Min(k.Missing)
 		props, _ := x.schemaNode(e.SchemaURL)["properties"].(map[string]any)
-		if _, declared := props[missing[0]]; declared {
-			return rank{order: 10, name: missing[0]}
+		if _, declared := props[first]; declared {
+			return rank{order: 10, name: first}
 		}
-		return rank{order: 11, name: missing[0]}
-	case *kind.Dependency, *kind.DependentRequired:
-		return rank{order: 12}
-	case *kind.AdditionalProperties:
-		return rank{order: 20}
-	case *kind.MinProperties:
-		return rank{order: 21}
-	case *kind.MaxProperties:
-		return rank{order: 22}
-	case *kind.MinItems:
-		return rank{order: 30}
-	case *kind.MaxItems:
-		return rank{order: 31}
-	case *kind.AdditionalItems:
-		return rank{order: 33}
-	case *kind.UniqueItems:
-		return rank{order: 34}
-	case *kind.MinLength:
-		return rank{order: 40}
-	case *kind.MaxLength:
-		return rank{order: 41}
-	case *kind.Pattern:
-		return rank{order: 42}
-	case *kind.Minimum:
-		return rank{order: 43}
-	case *kind.ExclusiveMinimum:
-		return rank{order: 44}
-	case *kind.Maximum:
-		return rank{order: 45}
-	case *kind.ExclusiveMaximum:
-		return rank{order: 46}
-	case *kind.MultipleOf:
-		return rank{order: 47}
-	case *kind.Enum:
-		return rank{order: 50}
-	case *kind.AllOf:
-		return rank{order: 51}
-	case *kind.AnyOf:
-		return rank{order: 52}
-	case *kind.OneOf:
-		return rank{order: 53}
-	case *kind.Not:
-		return rank{order: 61}
-	case *kind.Format:
-		return rank{order: 62}
-	case *kind.Const:
-		return rank{order: 63}
+		return rank{order: 11, name: first}
 	}
-	return rank{order: 70}
+	return rank{order: keywordOrder(e.ErrorKind)}
+}
+
+// keywordOrder is the position of a failed keyword in api7's checking order.
+func keywordOrder(k jsonschema.ErrorKind) int {
+	switch k.(type) {
+	case *kind.Type:
+		return 0
+	case *kind.Dependency, *kind.DependentRequired:
+		return 12
+	case *kind.AdditionalProperties:
+		return 20
+	case *kind.MinProperties:
+		return 21
+	case *kind.MaxProperties:
+		return 22
+	case *kind.MinItems:
+		return 30
+	case *kind.MaxItems:
+		return 31
+	case *kind.AdditionalItems:
+		return 33
+	case *kind.UniqueItems:
+		return 34
+	case *kind.MinLength:
+		return 40
+	case *kind.MaxLength:
+		return 41
+	case *kind.Pattern:
+		return 42
+	case *kind.Minimum:
+		return 43
+	case *kind.ExclusiveMinimum:
+		return 44
+	case *kind.Maximum:
+		return 45
+	case *kind.ExclusiveMaximum:
+		return 46
+	case *kind.MultipleOf:
+		return 47
+	case *kind.Enum:
+		return 50
+	case *kind.AllOf:
+		return 51
+	case *kind.AnyOf:
+		return 52
+	case *kind.OneOf:
+		return 53
+	case *kind.Not:
+		return 61
+	case *kind.Format:
+		return 62
+	case *kind.Const:
+		return 63
+	}
+	return 70
 }
 
 // pick renders the error api7 would report first among errs, all found by the schema at
@@ -347,17 +341,13 @@ func (x *explainer) leaf(e *jsonschema.ValidationError) string {
 		}
 		return fmt.Sprintf("wrong type: expected one of %s, got %s", strings.Join(k.Want, ", "), got)
 	case *kind.Required:
-		missing := append([]string(nil), k.Missing...)
-		sort.Strings(missing)
-		return fmt.Sprintf("property %s is required", luaQuote(missing[0]))
+		return fmt.Sprintf("property %s is required", luaQuote(slices.Min(k.Missing)))
 	case *kind.Dependency:
 		return fmt.Sprintf("property %s is required when %s is set", luaQuote(k.Missing[0]), luaQuote(k.Prop))
 	case *kind.DependentRequired:
 		return fmt.Sprintf("property %s is required when %s is set", luaQuote(k.Missing[0]), luaQuote(k.Prop))
 	case *kind.AdditionalProperties:
-		props := append([]string(nil), k.Properties...)
-		sort.Strings(props)
-		return "additional properties forbidden, found " + props[0]
+		return "additional properties forbidden, found " + slices.Min(k.Properties)
 	case *kind.MinProperties:
 		return fmt.Sprintf("expect object to have at least %d properties", k.Want)
 	case *kind.MaxProperties:
@@ -391,32 +381,7 @@ func (x *explainer) leaf(e *jsonschema.ValidationError) string {
 	case *kind.Const:
 		return "failed to check const value"
 	case *kind.AllOf:
-		// api7 stops at the first failing subschema and names it (1-based).
-		var first *jsonschema.ValidationError
-		firstIdx := -1
-		for _, c := range e.Causes {
-			rel := relTokens(e.SchemaURL, c.SchemaURL)
-			if len(rel) < 2 || rel[0] != "allOf" {
-				continue
-			}
-			if i, err := strconv.Atoi(rel[1]); err == nil && (firstIdx < 0 || i < firstIdx) {
-				first, firstIdx = c, i
-			}
-		}
-		if first == nil {
-			return "allOf failed"
-		}
-		sub := e.SchemaURL + "/allOf/" + strconv.Itoa(firstIdx)
-		if !strings.Contains(e.SchemaURL, "#") {
-			sub = e.SchemaURL + "#/allOf/" + strconv.Itoa(firstIdx)
-		}
-		var inner string
-		if len(first.InstanceLocation) == len(loc) {
-			inner = x.leafUnder(first, sub)
-		} else {
-			inner = x.chain(first, loc, sub)
-		}
-		return fmt.Sprintf("allOf %d failed: %s", firstIdx+1, inner)
+		return x.allOfMessage(e)
 	case *kind.AnyOf:
 		return "object matches none of the required" + x.anyOfRequires(e.SchemaURL)
 	case *kind.OneOf:
@@ -428,21 +393,56 @@ func (x *explainer) leaf(e *jsonschema.ValidationError) string {
 	case *kind.Not:
 		return "value wasn't supposed to match schema"
 	case *kind.Format:
-		switch k.Want {
-		case "ipv4", "hostname":
-			return fmt.Sprintf("expect valid ipv4 address but got: %v", k.Got)
-		case "ipv6":
-			return fmt.Sprintf("expect valid ipv6 address but got: %v", k.Got)
-		case "email":
-			return fmt.Sprintf("expect valid email address but got: %v", k.Got)
-		}
-		return fmt.Sprintf("expect valid %s but got: %v", k.Want, k.Got)
+		return formatMessage(k)
 	case *kind.FalseSchema:
 		return "expect false always"
 	case *kind.Contains, *kind.MinContains, *kind.MaxContains:
 		return "failed to check contains"
 	}
 	return e.Error()
+}
+
+// allOfMessage renders an allOf failure as api7 does: it stops at the first failing
+// subschema and names it (1-based).
+func (x *explainer) allOfMessage(e *jsonschema.ValidationError) string {
+	var first *jsonschema.ValidationError
+	firstIdx := -1
+	for _, c := range e.Causes {
+		rel := relTokens(e.SchemaURL, c.SchemaURL)
+		if len(rel) < 2 || rel[0] != "allOf" {
+			continue
+		}
+		if i, err := strconv.Atoi(rel[1]); err == nil && (firstIdx < 0 || i < firstIdx) {
+			first, firstIdx = c, i
+		}
+	}
+	if first == nil {
+		return "allOf failed"
+	}
+	sub := e.SchemaURL + "/allOf/" + strconv.Itoa(firstIdx)
+	if !strings.Contains(e.SchemaURL, "#") {
+		sub = e.SchemaURL + "#/allOf/" + strconv.Itoa(firstIdx)
+	}
+	var inner string
+	if len(first.InstanceLocation) == len(e.InstanceLocation) {
+		inner = x.leafUnder(first, sub)
+	} else {
+		inner = x.chain(first, e.InstanceLocation, sub)
+	}
+	return fmt.Sprintf("allOf %d failed: %s", firstIdx+1, inner)
+}
+
+// formatMessage words a format failure as api7 does (it checks hostnames as ipv4).
+func formatMessage(k *kind.Format) string {
+	switch k.Want {
+	case "ipv4", "hostname":
+		return fmt.Sprintf("expect valid ipv4 address but got: %v", k.Got)
+	case "ipv6":
+		return fmt.Sprintf("expect valid ipv6 address but got: %v", k.Got)
+	case "email":
+		return fmt.Sprintf("expect valid email address but got: %v", k.Got)
+	}
+	return fmt.Sprintf("expect valid %s but got: %v", k.Want, k.Got)
 }
 
 // leafUnder renders a subschema's error that sits at the parent's own instance location;

@@ -36,7 +36,7 @@ func CheckRegex(re string) error {
 		return fmt.Errorf("invalid regex %q: %s %q is a PCRE-only construct; Sluice uses RE2 regular expressions", re, c.name, c.token)
 	}
 	if _, err := regexp.Compile(re); err != nil {
-		return fmt.Errorf("invalid regex %q: %v", re, err)
+		return fmt.Errorf("invalid regex %q: %w", re, err)
 	}
 	return nil
 }

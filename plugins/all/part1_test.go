@@ -1,13 +1,8 @@
 package all
 
 import (
-	"encoding/json"
-	"fmt"
 	"slices"
-	"strings"
 	"testing"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/sluicegw/sluice/plugin"
 )
@@ -105,25 +100,13 @@ func TestPart1Registered(t *testing.T) {
 // TestPart1SchemasCompile compiles every schema a part-1 plugin registers, as the Admin API will.
 func TestPart1SchemasCompile(t *testing.T) {
 	for _, p := range part1Plugins {
-		d, ok := plugin.Lookup(p.name)
-		if !ok {
-			t.Errorf("%s is not registered", p.name)
-			continue
-		}
-		for kind, raw := range part1SchemasOf(d) {
-			if _, err := compilePart1Schema(d.Name+"/"+kind, raw); err != nil {
-				t.Errorf("%s %s schema: %v", d.Name, kind, err)
-			}
-		}
+		checkSchemasCompile(t, p.name)
 	}
 }
 
 // part1Samples holds, per plugin and schema kind, a config taken from the plugin's APISIX docs
 // (which must validate) and a config that breaks one constraint of the schema (which must not).
-var part1Samples = []struct {
-	plugin, kind string
-	good, bad    string
-}{
+var part1Samples = []schemaSample{
 	{"real-ip", "schema", `{"source":"http_x_forwarded_for","trusted_addresses":["127.0.0.0/24","::1"],"recursive":true}`,
 		`{"source":"http_x_forwarded_for","trusted_addresses":["127.0.0.0/33"]}`},
 	{"real-ip", "schema", `{"source":"arg_realip"}`, `{"trusted_addresses":["127.0.0.1"]}`},
@@ -265,28 +248,7 @@ var part1Samples = []struct {
 }
 
 func TestPart1Samples(t *testing.T) {
-	for i, c := range part1Samples {
-		t.Run(fmt.Sprintf("%s/%s/%d", c.plugin, c.kind, i), func(t *testing.T) {
-			d, ok := plugin.Lookup(c.plugin)
-			if !ok {
-				t.Fatalf("%s is not registered", c.plugin)
-			}
-			raw, ok := part1SchemasOf(d)[c.kind]
-			if !ok {
-				t.Fatalf("%s has no %s schema", c.plugin, c.kind)
-			}
-			sch, err := compilePart1Schema(c.plugin+"/"+c.kind, raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := sch.Validate(mustPart1JSON(t, c.good)); err != nil {
-				t.Errorf("documented config rejected: %s\n%v", c.good, err)
-			}
-			if err := sch.Validate(mustPart1JSON(t, c.bad)); err == nil {
-				t.Errorf("invalid config accepted: %s", c.bad)
-			}
-		})
-	}
+	runSchemaSamples(t, part1Samples)
 }
 
 // TestPart1SamplesCoverEveryPlugin keeps the sample table honest: every part-1 plugin has at
@@ -301,42 +263,4 @@ func TestPart1SamplesCoverEveryPlugin(t *testing.T) {
 			t.Errorf("%s has no sample configs", p.name)
 		}
 	}
-}
-
-// part1SchemasOf returns the schemas a definition carries, keyed by kind.
-func part1SchemasOf(d *plugin.Definition) map[string]json.RawMessage {
-	out := map[string]json.RawMessage{"schema": d.Schema}
-	if len(d.ConsumerSchema) > 0 {
-		out["consumer"] = d.ConsumerSchema
-	}
-	if len(d.MetadataSchema) > 0 {
-		out["metadata"] = d.MetadataSchema
-	}
-	return out
-}
-
-// compilePart1Schema compiles raw as draft-07 with format assertions on, as APISIX's validator
-// checks formats such as ipv4 and ipv6.
-func compilePart1Schema(name string, raw json.RawMessage) (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(string(raw)))
-	if err != nil {
-		return nil, err
-	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft7)
-	c.AssertFormat()
-	url := "mem://" + name + ".json"
-	if err := c.AddResource(url, doc); err != nil {
-		return nil, err
-	}
-	return c.Compile(url)
-}
-
-func mustPart1JSON(t *testing.T, s string) any {
-	t.Helper()
-	v, err := jsonschema.UnmarshalJSON(strings.NewReader(s))
-	if err != nil {
-		t.Fatalf("bad test JSON %s: %v", s, err)
-	}
-	return v
 }

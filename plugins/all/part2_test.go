@@ -1,12 +1,8 @@
 package all
 
 import (
-	"fmt"
 	"slices"
-	"strings"
 	"testing"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/sluicegw/sluice/plugin"
 )
@@ -104,25 +100,13 @@ func TestPart2Registered(t *testing.T) {
 // file, or a pattern RE2 cannot compile, fails here rather than at the first Admin API write.
 func TestPart2SchemasCompile(t *testing.T) {
 	for _, p := range part2Plugins {
-		d, ok := plugin.Lookup(p.name)
-		if !ok {
-			t.Errorf("%s is not registered", p.name)
-			continue
-		}
-		for kind, raw := range part2Schemas(d) {
-			if _, err := part2Compile(d.Name+"/"+kind, raw); err != nil {
-				t.Errorf("%s %s schema: %v", d.Name, kind, err)
-			}
-		}
+		checkSchemasCompile(t, p.name)
 	}
 }
 
 // part2Samples holds, per plugin and schema kind, a config taken from the plugin's APISIX docs or
 // tests (which must validate) and one that breaks a single constraint (which must not).
-var part2Samples = []struct {
-	plugin, kind string
-	good, bad    string
-}{
+var part2Samples = []schemaSample{
 	{"proxy-cache", "schema", `{"cache_strategy":"memory","cache_zone":"memory_cache","cache_ttl":10}`,
 		`{"cache_method":["PUT"]}`},
 	{"proxy-cache", "schema", `{"cache_key":["$host","$request_uri"],"cache_bypass":["$arg_bypass"],"no_cache":["$arg_test"]}`,
@@ -227,28 +211,7 @@ var part2Samples = []struct {
 }
 
 func TestPart2Samples(t *testing.T) {
-	for i, c := range part2Samples {
-		t.Run(fmt.Sprintf("%s/%s/%d", c.plugin, c.kind, i), func(t *testing.T) {
-			d, ok := plugin.Lookup(c.plugin)
-			if !ok {
-				t.Fatalf("%s is not registered", c.plugin)
-			}
-			raw, ok := part2Schemas(d)[c.kind]
-			if !ok {
-				t.Fatalf("%s has no %s schema", c.plugin, c.kind)
-			}
-			sch, err := part2Compile(c.plugin+"/"+c.kind, raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := sch.Validate(part2JSON(t, c.good)); err != nil {
-				t.Errorf("documented config rejected: %s\n%v", c.good, err)
-			}
-			if err := sch.Validate(part2JSON(t, c.bad)); err == nil {
-				t.Errorf("invalid config accepted: %s", c.bad)
-			}
-		})
-	}
+	runSchemaSamples(t, part2Samples)
 }
 
 // TestPart2SamplesCoverEveryPlugin keeps the sample table honest: every part-2 plugin has at
@@ -292,38 +255,4 @@ func TestPart2LoggerMetadataShared(t *testing.T) {
 			t.Errorf("%s metadata schema differs from http-logger's", name)
 		}
 	}
-}
-
-func part2Schemas(d *plugin.Definition) map[string][]byte {
-	out := map[string][]byte{"schema": d.Schema}
-	if len(d.MetadataSchema) > 0 {
-		out["metadata"] = d.MetadataSchema
-	}
-	return out
-}
-
-// part2Compile compiles raw as draft-07 with format assertions on, the way the Admin API
-// validates plugin confs.
-func part2Compile(name string, raw []byte) (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(string(raw)))
-	if err != nil {
-		return nil, err
-	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft7)
-	c.AssertFormat()
-	url := "mem://part2/" + name + ".json"
-	if err := c.AddResource(url, doc); err != nil {
-		return nil, err
-	}
-	return c.Compile(url)
-}
-
-func part2JSON(t *testing.T, s string) any {
-	t.Helper()
-	v, err := jsonschema.UnmarshalJSON(strings.NewReader(s))
-	if err != nil {
-		t.Fatalf("bad test JSON %s: %v", s, err)
-	}
-	return v
 }

@@ -1,12 +1,8 @@
 package all
 
 import (
-	"fmt"
 	"slices"
-	"strings"
 	"testing"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/sluicegw/sluice/plugin"
 )
@@ -118,25 +114,13 @@ func TestPart3Registered(t *testing.T) {
 // pattern RE2 cannot compile fails here rather than at the first Admin API write.
 func TestPart3SchemasCompile(t *testing.T) {
 	for _, p := range part3Plugins {
-		d, ok := plugin.Lookup(p.name)
-		if !ok {
-			t.Errorf("%s is not registered", p.name)
-			continue
-		}
-		for kind, raw := range part3Schemas(d) {
-			if _, err := part3Compile(d.Name+"/"+kind, raw); err != nil {
-				t.Errorf("%s %s schema: %v", d.Name, kind, err)
-			}
-		}
+		checkSchemasCompile(t, p.name)
 	}
 }
 
 // part3Samples holds, per plugin and schema kind, a config from the plugin's APISIX docs or tests
 // (which must validate) and one that breaks a single constraint of the schema (which must not).
-var part3Samples = []struct {
-	plugin, kind string
-	good, bad    string
-}{
+var part3Samples = []schemaSample{
 	{"proxy-buffering", "schema", `{"disable_proxy_buffering":true}`, `{"disable_proxy_buffering":true,"x":1}`},
 	{"batch-requests", "schema", `{}`, `{"max_body_size":1}`},
 	{"batch-requests", "metadata", `{"max_body_size":2048}`, `{"max_body_size":0}`},
@@ -245,28 +229,7 @@ var part3Samples = []struct {
 }
 
 func TestPart3Samples(t *testing.T) {
-	for i, c := range part3Samples {
-		t.Run(fmt.Sprintf("%s/%s/%d", c.plugin, c.kind, i), func(t *testing.T) {
-			d, ok := plugin.Lookup(c.plugin)
-			if !ok {
-				t.Fatalf("%s is not registered", c.plugin)
-			}
-			raw, ok := part3Schemas(d)[c.kind]
-			if !ok {
-				t.Fatalf("%s has no %s schema", c.plugin, c.kind)
-			}
-			sch, err := part3Compile(c.plugin+"/"+c.kind, raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := sch.Validate(part3JSON(t, c.good)); err != nil {
-				t.Errorf("documented config rejected: %s\n%v", c.good, err)
-			}
-			if err := sch.Validate(part3JSON(t, c.bad)); err == nil {
-				t.Errorf("invalid config accepted: %s", c.bad)
-			}
-		})
-	}
+	runSchemaSamples(t, part3Samples)
 }
 
 // TestPart3SamplesCoverEveryPlugin keeps the sample table honest: every part-3 plugin has a
@@ -282,47 +245,10 @@ func TestPart3SamplesCoverEveryPlugin(t *testing.T) {
 			t.Errorf("%s is not registered", p.name)
 			continue
 		}
-		for kind := range part3Schemas(d) {
+		for kind := range pluginSchemas(d) {
 			if !covered[p.name+"/"+kind] {
 				t.Errorf("%s: no sample for its %s schema", p.name, kind)
 			}
 		}
 	}
-}
-
-func part3Schemas(d *plugin.Definition) map[string][]byte {
-	out := map[string][]byte{"schema": d.Schema}
-	if len(d.ConsumerSchema) > 0 {
-		out["consumer"] = d.ConsumerSchema
-	}
-	if len(d.MetadataSchema) > 0 {
-		out["metadata"] = d.MetadataSchema
-	}
-	return out
-}
-
-// part3Compile compiles raw as draft-07 with format assertions on, the way the Admin API
-// validates plugin confs.
-func part3Compile(name string, raw []byte) (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(string(raw)))
-	if err != nil {
-		return nil, err
-	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft7)
-	c.AssertFormat()
-	url := "mem://part3/" + name + ".json"
-	if err := c.AddResource(url, doc); err != nil {
-		return nil, err
-	}
-	return c.Compile(url)
-}
-
-func part3JSON(t *testing.T, s string) any {
-	t.Helper()
-	v, err := jsonschema.UnmarshalJSON(strings.NewReader(s))
-	if err != nil {
-		t.Fatalf("bad test JSON %s: %v", s, err)
-	}
-	return v
 }

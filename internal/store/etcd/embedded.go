@@ -89,6 +89,7 @@ func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 		e = r.e
 	case <-ctx.Done():
 		go func() {
+			defer recoverAndLog(o.Logger, "embedded etcd late close")
 			if r := <-done; r.e != nil {
 				r.e.Close()
 			}

@@ -48,6 +48,8 @@ func (s *Store) Watch(ctx context.Context, prefix string, rev int64) <-chan stor
 		logger: s.logger.With("prefix", prefix),
 	}
 	go func() {
+		// A panic outside the guarded stream (e.g. in a re-list) ends this watch, not the process.
+		defer recoverAndLog(s.logger, "watch")
 		defer s.watchers.Done()
 		defer close(out)
 		defer stopOnClose()
