@@ -1,0 +1,386 @@
+package upstream
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicegw/sluice/internal/model"
+)
+
+// APISIX keepalive_pool defaults (nginx_config.http.upstream in config-default.yaml).
+const (
+	DefaultPoolSize     = 320
+	DefaultPoolRequests = 1000
+	DefaultPoolIdle     = 60 * time.Second
+
+	// A connection idle longer than this is probed (one non-blocking peek) before reuse, so
+	// one the node closed in the meantime is not handed out. Busier ones skip the syscall.
+	probeAfterIdle = time.Second
+	bufSize        = 4096
+)
+
+type poolConfig struct {
+	size     int
+	requests int
+	idle     time.Duration
+}
+
+// newPoolConfig fills APISIX's defaults for an absent pool or zero fields.
+func newPoolConfig(k *model.KeepalivePool) poolConfig {
+	c := poolConfig{DefaultPoolSize, DefaultPoolRequests, DefaultPoolIdle}
+	if k == nil {
+		return c
+	}
+	if k.Size > 0 {
+		c.size = k.Size
+	}
+	if k.Requests > 0 {
+		c.requests = k.Requests
+	}
+	if k.IdleTimeout > 0 {
+		c.idle = seconds(k.IdleTimeout)
+	}
+	return c
+}
+
+// pool is one node's idle connections, most recently used last. Pushes happen in time order,
+// so idle is also sorted by idleSince and expired connections form a prefix.
+type pool struct {
+	node    *Node
+	mu      sync.Mutex
+	idle    []*Conn
+	timer   *time.Timer
+	timerOn bool
+	open    atomic.Int64 // connections dialled and not yet closed
+	dials   atomic.Int64
+}
+
+// Conn is one upstream connection, lent to a single request between Acquire and Release.
+// Its Read and Write re-arm the node timeouts nginx-style: each Read may wait up to Read
+// for data, each Write up to Send, however long the whole exchange takes.
+type Conn struct {
+	nc   net.Conn
+	node *Node
+	sni  string
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	t    Timeouts
+
+	rArm, wArm time.Time // when the read/write deadline was last set
+	idleSince  int64     // monoNow when released to the pool
+	served     int       // requests completed on the connection
+	reused     bool      // taken from the idle pool for the current request
+	inUse      bool
+
+	// per request, reset by RoundTrip
+	written  int64
+	nread    int64
+	netWErr  error // last error writing to the socket
+	netRErr  error // last error reading from it, io.EOF included
+	timedOut bool
+	clean    bool // response read to its end and both sides allow keep-alive
+	body     Body
+}
+
+// Acquire returns a connection to n for one request: an idle pooled one, or a new one dialled
+// within t.Connect. For TLS the server name is the node host; use AcquireSNI when pass_host
+// makes it something else. Dial failures are *Error with Phase PhaseConnect.
+func (n *Node) Acquire(ctx context.Context, t Timeouts) (*Conn, error) {
+	sni := ""
+	if n.up.tlsConf != nil {
+		sni = n.Host
+		if n.up.Spec.PassHost == "rewrite" && n.up.Spec.UpstreamHost != "" {
+			sni = n.up.Spec.UpstreamHost
+		}
+	}
+	return n.AcquireSNI(ctx, t, sni)
+}
+
+// AcquireSNI is Acquire with the TLS server name the caller derived from pass_host (the
+// client's Host for "pass", upstream_host for "rewrite", the node host for "node"). As in
+// APISIX, idle TLS connections are only reused for the same server name. Ignored for http.
+func (n *Node) AcquireSNI(ctx context.Context, t Timeouts, sni string) (*Conn, error) {
+	if n.up.tlsConf == nil {
+		sni = ""
+	}
+	if c := n.pool.takeIdle(sni, n.up.pool.idle); c != nil {
+		c.reused = true
+		c.start(t)
+		return c, nil
+	}
+	c, err := n.dial(ctx, t, sni)
+	if err != nil {
+		return nil, err
+	}
+	c.start(t)
+	return c, nil
+}
+
+func (c *Conn) start(t Timeouts) {
+	c.t = t
+	c.rArm, c.wArm = time.Time{}, time.Time{}
+	c.inUse = true
+	c.br = getReader(c)
+	c.bw = getWriter(c)
+}
+
+func (p *pool) takeIdle(sni string, idleTimeout time.Duration) *Conn {
+	for {
+		p.mu.Lock()
+		var c *Conn
+		for i := len(p.idle) - 1; i >= 0; i-- {
+			if p.idle[i].sni != sni {
+				continue
+			}
+			c = p.idle[i]
+			copy(p.idle[i:], p.idle[i+1:])
+			p.idle[len(p.idle)-1] = nil
+			p.idle = p.idle[:len(p.idle)-1]
+			break
+		}
+		p.mu.Unlock()
+		if c == nil {
+			return nil
+		}
+		idle := time.Duration(monoNow() - c.idleSince)
+		if idle < idleTimeout && (idle < probeAfterIdle || alive(c.nc)) {
+			return c
+		}
+		c.closeNet()
+	}
+}
+
+func (n *Node) dial(ctx context.Context, t Timeouts, sni string) (*Conn, error) {
+	d := net.Dialer{Timeout: t.Connect}
+	nc, err := d.DialContext(ctx, "tcp", n.Addr)
+	if err != nil {
+		return nil, &Error{Phase: PhaseConnect, Addr: n.Addr, Timeout: isTimeout(err), Err: err}
+	}
+	if cfg := n.up.tlsConf; cfg != nil {
+		cfg = cfg.Clone()
+		cfg.ServerName = sni
+		tc := tls.Client(nc, cfg)
+		// nginx bounds the upstream TLS handshake with the connect timeout too.
+		if t.Connect > 0 {
+			_ = nc.SetDeadline(time.Now().Add(t.Connect))
+		}
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = nc.Close()
+			return nil, &Error{Phase: PhaseConnect, Addr: n.Addr, Timeout: isTimeout(err), Err: err}
+		}
+		_ = nc.SetDeadline(time.Time{})
+		nc = tc
+	}
+	n.pool.open.Add(1)
+	n.pool.dials.Add(1)
+	return &Conn{nc: nc, node: n, sni: sni}, nil
+}
+
+// Release gives c back after a request. The connection returns to the node's idle pool only
+// when reusable is true and the response was read to its end, neither side asked for
+// Connection: close, the requests cap is not reached and nothing unread is buffered;
+// otherwise it is closed. When the pool is full its least recently used connection is closed
+// (nginx keepalive). Release after Release is a no-op; c must not be used after it.
+func (c *Conn) Release(reusable bool) {
+	if !c.inUse {
+		return
+	}
+	c.inUse = false
+	c.body = Body{}
+	p, cfg := &c.node.pool, &c.node.up.pool
+	keep := reusable && c.clean && c.served < cfg.requests && c.br.Buffered() == 0 &&
+		!c.node.up.closed.Load()
+	putReader(c.br)
+	putWriter(c.bw)
+	c.br, c.bw = nil, nil
+	if !keep {
+		c.closeNet()
+		return
+	}
+	c.reused = false
+	c.idleSince = monoNow()
+	var evict *Conn
+	p.mu.Lock()
+	if len(p.idle) >= cfg.size {
+		evict = p.idle[0]
+		copy(p.idle, p.idle[1:])
+		p.idle[len(p.idle)-1] = c
+	} else {
+		p.idle = append(p.idle, c)
+	}
+	if !p.timerOn {
+		p.timerOn = true
+		if p.timer == nil {
+			p.timer = time.AfterFunc(cfg.idle, p.reap)
+		} else {
+			p.timer.Reset(cfg.idle)
+		}
+	}
+	p.mu.Unlock()
+	if evict != nil {
+		evict.closeNet()
+	}
+	// Close may have swept the pool between the check above and the push.
+	if c.node.up.closed.Load() {
+		p.closeIdle()
+	}
+}
+
+// reap closes connections idle for idle_timeout and re-arms itself while any remain.
+func (p *pool) reap() {
+	idleTimeout := p.node.up.pool.idle
+	now := monoNow()
+	p.mu.Lock()
+	k := 0
+	for k < len(p.idle) && time.Duration(now-p.idle[k].idleSince) >= idleTimeout {
+		k++
+	}
+	expired := make([]*Conn, k)
+	copy(expired, p.idle[:k])
+	n := copy(p.idle, p.idle[k:])
+	clear(p.idle[n:])
+	p.idle = p.idle[:n]
+	if len(p.idle) > 0 {
+		p.timer.Reset(idleTimeout - time.Duration(now-p.idle[0].idleSince))
+	} else {
+		p.timerOn = false
+	}
+	p.mu.Unlock()
+	for _, c := range expired {
+		c.closeNet()
+	}
+}
+
+func (p *pool) closeIdle() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.timerOn = false
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.closeNet()
+	}
+}
+
+func (c *Conn) closeNet() {
+	if c.nc != nil {
+		_ = c.nc.Close()
+		c.node.pool.open.Add(-1)
+	}
+}
+
+// IdleConns is the number of idle pooled connections to n.
+func (n *Node) IdleConns() int {
+	n.pool.mu.Lock()
+	defer n.pool.mu.Unlock()
+	return len(n.pool.idle)
+}
+
+// OpenConns is the number of connections to n that are open, idle or in use.
+func (n *Node) OpenConns() int { return int(n.pool.open.Load()) }
+
+// Dials is the number of connections ever dialled to n.
+func (n *Node) Dials() int { return int(n.pool.dials.Load()) }
+
+// Read reads from the node, allowing up to the Read timeout since the previous read.
+func (c *Conn) Read(p []byte) (int, error) {
+	if d := c.t.Read; d > 0 {
+		now := time.Now()
+		if now.Sub(c.rArm) >= d>>7 { // re-arm at most every 1/128 of the timeout
+			_ = c.nc.SetReadDeadline(now.Add(d))
+			c.rArm = now
+		}
+	}
+	n, err := c.nc.Read(p)
+	c.nread += int64(n)
+	if err != nil {
+		c.netRErr = err
+		if isTimeout(err) {
+			c.timedOut = true
+		}
+	}
+	return n, err
+}
+
+// Write writes to the node, allowing up to the Send timeout for each write.
+func (c *Conn) Write(p []byte) (int, error) {
+	if d := c.t.Send; d > 0 {
+		now := time.Now()
+		if now.Sub(c.wArm) >= d>>7 {
+			_ = c.nc.SetWriteDeadline(now.Add(d))
+			c.wArm = now
+		}
+	}
+	n, err := c.nc.Write(p)
+	c.written += int64(n)
+	if err != nil {
+		c.netWErr = err
+		if isTimeout(err) {
+			c.timedOut = true
+		}
+	}
+	return n, err
+}
+
+// Reader is the buffered reader over c; bytes it holds belong to the node's stream (for a
+// 101 Switching Protocols tunnel the proxy must forward them first).
+func (c *Conn) Reader() *bufio.Reader { return c.br }
+
+// Writer is the buffered writer over c.
+func (c *Conn) Writer() *bufio.Writer { return c.bw }
+
+// NetConn is the underlying connection (a *tls.Conn for https).
+func (c *Conn) NetConn() net.Conn { return c.nc }
+
+// Node is the node c is connected to.
+func (c *Conn) Node() *Node { return c.node }
+
+// Reused reports whether c came from the idle pool rather than a fresh dial.
+func (c *Conn) Reused() bool { return c.reused }
+
+var (
+	readerPool sync.Pool
+	writerPool sync.Pool
+)
+
+func getReader(c *Conn) *bufio.Reader {
+	if v := readerPool.Get(); v != nil {
+		br := v.(*bufio.Reader)
+		br.Reset(c)
+		return br
+	}
+	return bufio.NewReaderSize(c, bufSize)
+}
+
+func putReader(br *bufio.Reader) {
+	br.Reset(nil)
+	readerPool.Put(br)
+}
+
+func getWriter(c *Conn) *bufio.Writer {
+	if v := writerPool.Get(); v != nil {
+		bw := v.(*bufio.Writer)
+		bw.Reset(c)
+		return bw
+	}
+	return bufio.NewWriterSize(c, bufSize)
+}
+
+func putWriter(bw *bufio.Writer) {
+	bw.Reset(nil)
+	writerPool.Put(bw)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded)
+}
