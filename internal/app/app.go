@@ -22,6 +22,7 @@ import (
 	"github.com/sluicegw/sluice/internal/encryption"
 	"github.com/sluicegw/sluice/internal/model"
 	"github.com/sluicegw/sluice/internal/proxy"
+	"github.com/sluicegw/sluice/internal/snapshot"
 	"github.com/sluicegw/sluice/internal/store"
 	"github.com/sluicegw/sluice/internal/store/etcd"
 )
@@ -52,6 +53,9 @@ type Node struct {
 	plugins *pluginSet
 	servers []*http.Server
 	proxy   *proxy.Server
+	// snapshots compiles the store into what the proxy serves.
+	snapshots       *snapshot.Compiler
+	shutdownTimeout time.Duration
 	// AdminKeyPath is the file holding a generated admin key ("" when keys come from config).
 	AdminKeyPath string
 }
@@ -66,7 +70,9 @@ func Run(ctx context.Context, o Options) error {
 		o.Ready(n)
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- n.proxy.Serve() }()
+	if n.proxy != nil {
+		go func() { errc <- n.serveProxy(ctx) }()
+	}
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
@@ -147,16 +153,8 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 		}
 	}
 	if cfg.Deployment.Role != "control_plane" {
-		n.proxy, err = proxy.Listen(proxy.Options{
-			Addrs:      cfg.ProxyAddrs(),
-			ServerName: "sluice/" + Version,
-			Logger:     log.With("component", "proxy"),
-		})
-		if err != nil {
+		if err := n.startDataPlane(ctx); err != nil {
 			return nil, err
-		}
-		for _, a := range n.proxy.Addrs() {
-			log.Info("proxy listening", "addr", a.String())
 		}
 	}
 	return n, nil
@@ -265,9 +263,7 @@ func (n *Node) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if n.proxy != nil {
-		if err := n.proxy.Shutdown(ctx); err != nil {
-			n.log.Warn("proxy shutdown", "error", err)
-		}
+		n.stopProxy()
 	}
 	for _, s := range n.servers {
 		if err := s.Shutdown(ctx); err != nil {

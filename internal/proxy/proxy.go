@@ -1,47 +1,164 @@
-// Package proxy owns the data-plane HTTP listeners and the request path. Until the data plane
-// lands, every request is answered as APISIX answers a request no route matches.
+// Package proxy owns the data-plane HTTP listeners and the request path: the strict HTTP/1.1
+// edge (edge.go), URI normalization (normalize.go), the pooled per-request context that
+// implements plugin.Vars (reqctx.go), the phase seam where plugins will run (phases.go), and
+// forwarding with APISIX's semantics (forward.go, headers.go, websocket.go).
+//
+// Sluice owns the listener (DESIGN.md "The request path", step 0): it accepts every
+// connection itself and hands it to an engine — fasthttp for HTTP/1.1 today; the HTTP/2
+// preface sniff dispatches to http2.Server at the one place marked in serveConn.
+//
+// Behaviour worth knowing, each matching APISIX/nginx unless noted:
+//   - A request body is read up to 64 KiB before a node is contacted (nginx buffers it all):
+//     a body that fits is validated, sent with a Content-Length and can be retried; a longer
+//     one streams on as it arrives, never held whole, and is not retried once more of it was
+//     read.
+//   - X-Forwarded-For is always appended; X-Real-IP, X-Forwarded-Proto/Host/Port from the
+//     client count only when the peer is in real_ip_from (127.0.0.1 and unix: by default).
+//   - Response bodies up to 64 KiB with a length are read whole; others stream, flushed per
+//     chunk (SSE), and a node failing mid-body aborts the client connection.
+//   - Errors are nginx's pages with "sluice" where nginx prints its name; 404 and fail-closed
+//     routes answer APISIX's {"error_msg": ...}.
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluicegw/sluice/internal/snapshot"
 )
 
-// routeNotFound is APISIX's body for an unmatched request (core.response.exit with a table:
-// JSON plus a trailing newline).
-var routeNotFound = []byte(`{"error_msg":"404 Route Not Found"}` + "\n")
+// SnapshotSource publishes the current configuration; *snapshot.Compiler implements it.
+// Load is called once per request and must be a single atomic load.
+type SnapshotSource interface {
+	Load() *snapshot.Snapshot
+}
 
 // Options configure the proxy listeners.
 type Options struct {
 	Addrs      []string // host:port to listen on
 	ServerName string   // the Server header, "sluice/<version>"
 	Logger     *slog.Logger
+	// Snapshots gives the configuration each request runs against; nil serves 404 to all.
+	Snapshots SnapshotSource
+
+	// URI handling (apisix.delete_uri_tail_slash, normalize_uri_like_servlet,
+	// match_uri_encoded_slash).
+	DeleteURITailSlash      bool
+	NormalizeURILikeServlet bool
+	MatchURIEncodedSlash    bool
+
+	// RealIPFrom lists the peers whose X-Real-IP sets $remote_addr and whose
+	// X-Forwarded-Proto/Host/Port are passed on (nginx real_ip_from; default 127.0.0.1 and
+	// unix:). "unix:" trusts unix-socket peers.
+	RealIPFrom []string
+	// RealIPHeader is nginx real_ip_header (default X-Real-IP).
+	RealIPHeader string
+
+	// ClientHeaderTimeout bounds reading a request's line and headers (nginx
+	// client_header_timeout, 60 s); KeepaliveTimeout closes an idle keep-alive connection
+	// (nginx keepalive_timeout, 60 s); ClientBodyTimeout is the longest gap between two reads
+	// of a request body (client_body_timeout, 60 s); SendTimeout the longest gap between two
+	// writes to the client (send_timeout, 60 s).
+	ClientHeaderTimeout time.Duration
+	KeepaliveTimeout    time.Duration
+	ClientBodyTimeout   time.Duration
+	SendTimeout         time.Duration
+	// MaxHeaderBytes caps the request line plus headers (default 32 KiB, nginx's
+	// large_client_header_buffers 4 8k); MaxRequestLine caps the request line alone (8 KiB).
+	MaxHeaderBytes int
+	MaxRequestLine int
+	// MaxBodyBytes is client_max_body_size; 0 means unlimited, as in APISIX.
+	MaxBodyBytes int64
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.ServerName == "" {
+		o.ServerName = "sluice"
+	}
+	if o.RealIPFrom == nil {
+		o.RealIPFrom = []string{"127.0.0.1", "unix:"}
+	}
+	if o.RealIPHeader == "" {
+		o.RealIPHeader = "X-Real-IP"
+	}
+	for _, d := range []*time.Duration{&o.ClientHeaderTimeout, &o.KeepaliveTimeout, &o.ClientBodyTimeout, &o.SendTimeout} {
+		if *d <= 0 {
+			*d = 60 * time.Second
+		}
+	}
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = 32 << 10
+	}
+	if o.MaxRequestLine <= 0 {
+		o.MaxRequestLine = 8 << 10
+	}
 }
 
 // Server serves the proxy ports.
 type Server struct {
-	srv       *fasthttp.Server
+	opts      Options
+	h1        *fasthttp.Server
 	listeners []net.Listener
 	log       *slog.Logger
+	trusted   trustedPeers
+	serverHdr []byte
+
+	// Connection tracking for the graceful drain. The mutex is taken per connection
+	// (accept and close), never per request.
+	connMu   sync.Mutex
+	conns    map[*trackedConn]struct{}
+	connsWG  sync.WaitGroup
+	draining atomic.Bool
 }
 
 // Listen binds every address; a port already in use is an error naming it.
 func Listen(o Options) (*Server, error) {
-	s := &Server{log: o.Logger}
-	s.srv = &fasthttp.Server{
-		Handler:                       s.handle,
-		Name:                          o.ServerName,
-		ReadTimeout:                   60 * time.Second,
-		IdleTimeout:                   60 * time.Second,
-		DisableHeaderNamesNormalizing: false,
+	o.defaults()
+	s := &Server{opts: o, log: o.Logger, conns: map[*trackedConn]struct{}{}, serverHdr: []byte(o.ServerName)}
+	var err error
+	if s.trusted, err = parseTrusted(o.RealIPFrom); err != nil {
+		return nil, err
+	}
+	s.h1 = &fasthttp.Server{
+		Handler:      s.handleHTTP1,
+		ErrorHandler: s.handleParseError,
+		Name:         o.ServerName,
+		// ReadTimeout covers a request's line and headers only: the handler moves the
+		// deadline per body read (client_body_timeout) once the headers are in.
+		ReadTimeout: o.ClientHeaderTimeout,
+		IdleTimeout: o.KeepaliveTimeout,
+		// send_timeout: bounds writing a buffered response; a streamed one re-arms it
+		// per chunk (responseStream).
+		WriteTimeout:                  o.SendTimeout,
+		ReadBufferSize:                o.MaxHeaderBytes,
+		WriteBufferSize:               16 << 10,
+		StreamRequestBody:             true,
+		MaxRequestBodySize:            maxBody(o.MaxBodyBytes),
+		DisablePreParseMultipartForm:  true,
 		NoDefaultContentType:          true,
+		NoDefaultDate:                 false,
+		DisableHeaderNamesNormalizing: false,
+		// Parse errors name the offending field (edge.go maps them to statuses); they
+		// are logged at debug level only.
+		SecureErrorLogMessage: false,
+		ConnState:             s.connState,
+		Logger:                fasthttpLogger{o.Logger},
+		// The handler answers Expect: 100-continue itself only when it forwards a body.
+		ContinueHandler: func(*fasthttp.RequestHeader) bool { return true },
 	}
 	for _, addr := range o.Addrs {
 		ln, err := net.Listen(network(addr), addr)
@@ -52,6 +169,13 @@ func Listen(o Options) (*Server, error) {
 		s.listeners = append(s.listeners, ln)
 	}
 	return s, nil
+}
+
+func maxBody(n int64) int {
+	if n <= 0 || n > int64(^uint(0)>>1) {
+		return int(^uint(0) >> 1) // unlimited: the body is streamed, never held whole
+	}
+	return int(n)
 }
 
 // network picks "tcp6" for IPv6 addresses: an IPv6-only socket on [::] can then share the
@@ -73,7 +197,8 @@ func (s *Server) Addrs() []net.Addr {
 	return out
 }
 
-// Serve runs until Shutdown; it returns the first listener error that is not a shutdown.
+// Serve accepts on every listener until Shutdown; it returns the first listener error that
+// is not a shutdown.
 func (s *Server) Serve() error {
 	errc := make(chan error, len(s.listeners))
 	for _, ln := range s.listeners {
@@ -84,21 +209,95 @@ func (s *Server) Serve() error {
 					errc <- fmt.Errorf("proxy listener %s panicked: %v", ln.Addr(), r)
 				}
 			}()
-			errc <- s.srv.Serve(ln)
+			errc <- s.acceptLoop(ln)
 		}(ln)
 	}
 	var first error
 	for range s.listeners {
-		if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) && first == nil {
+		if err := <-errc; err != nil && first == nil {
 			first = err
 		}
 	}
 	return first
 }
 
-// Shutdown stops accepting and waits for in-flight requests until ctx ends.
+func (s *Server) acceptLoop(ln net.Listener) error {
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.draining.Load() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				// EMFILE and friends: back off like net/http instead of spinning.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("proxy accept", "addr", ln.Addr().String(), "error", err, "retry_in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("proxy accept %s: %w", ln.Addr(), err)
+		}
+		backoff = 0
+		tc := s.track(c)
+		if tc == nil {
+			c.Close() // draining
+			continue
+		}
+		go s.serveConn(tc)
+	}
+}
+
+func isTemporary(err error) bool {
+	t, ok := err.(interface{ Temporary() bool })
+	return ok && t.Temporary()
+}
+
+// serveConn hands one accepted connection to its engine.
+//
+// HTTP/2 seam: the next step peeks the first 24 bytes here; when they are the HTTP/2
+// connection preface ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") the connection goes to
+// http2.Server.ServeConn (h2c with prior knowledge) with the peeked bytes replayed, and
+// after TLS termination ALPN "h2" dispatches the same way. Both engines then call
+// Server.serve with an engine-neutral request context.
+func (s *Server) serveConn(tc *trackedConn) {
+	defer s.untrack(tc)
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("proxy connection panic", "remote", tc.RemoteAddr().String(), "panic", r)
+		}
+	}()
+	_ = s.h1.ServeConn(tc)
+}
+
+// Shutdown stops accepting, lets in-flight requests finish (each answered with
+// Connection: close), closes idle keep-alive connections at once, and waits until every
+// connection is gone or ctx ends (worker_shutdown_timeout); then it closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
-	return s.srv.ShutdownWithContext(ctx)
+	s.draining.Store(true)
+	s.closeListeners()
+	done := make(chan struct{})
+	go func() { s.connsWG.Wait(); close(done) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.closeIdle()
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			s.connMu.Lock()
+			for tc := range s.conns {
+				if tc.Conn != nil {
+					tc.Close()
+				}
+			}
+			s.connMu.Unlock()
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 func (s *Server) closeListeners() {
@@ -107,8 +306,107 @@ func (s *Server) closeListeners() {
 	}
 }
 
-func (s *Server) handle(ctx *fasthttp.RequestCtx) {
-	ctx.SetStatusCode(fasthttp.StatusNotFound)
-	ctx.Response.Header.SetContentType("text/plain")
-	ctx.Response.SetBodyRaw(routeNotFound)
+// trackedConn carries the connection's state for the drain; the state is written by the
+// connection's own goroutine, read by Shutdown.
+type trackedConn struct {
+	net.Conn
+	state atomic.Int32 // fasthttp.ConnState
+	// sawLF: a line feed arrived since the connection last went idle, so an oversized head
+	// is 431 (fields), not 414 (request line). Touched only by the connection's goroutine.
+	sawLF bool
+}
+
+func (tc *trackedConn) Read(p []byte) (int, error) {
+	n, err := tc.Conn.Read(p)
+	if !tc.sawLF && n > 0 && bytes.IndexByte(p[:n], '\n') >= 0 {
+		tc.sawLF = true
+	}
+	return n, err
+}
+
+func (s *Server) track(c net.Conn) *trackedConn {
+	tc := &trackedConn{Conn: c}
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.draining.Load() {
+		return nil
+	}
+	s.conns[tc] = struct{}{}
+	s.connsWG.Add(1)
+	return tc
+}
+
+func (s *Server) untrack(tc *trackedConn) {
+	s.connMu.Lock()
+	delete(s.conns, tc)
+	s.connMu.Unlock()
+	s.connsWG.Done()
+}
+
+func (s *Server) connState(c net.Conn, st fasthttp.ConnState) {
+	if tc, ok := c.(*trackedConn); ok {
+		tc.state.Store(int32(st))
+		if st == fasthttp.StateIdle {
+			tc.sawLF = false
+		}
+	}
+}
+
+// closeIdle closes keep-alive connections waiting for their next request. A request that
+// races with the close is lost as with any keep-alive close; clients retry those.
+func (s *Server) closeIdle() {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	for tc := range s.conns {
+		switch fasthttp.ConnState(tc.state.Load()) {
+		case fasthttp.StateIdle, fasthttp.StateNew:
+			tc.Close()
+		}
+	}
+}
+
+// trustedPeers is real_ip_from: addresses and CIDRs, and unix sockets.
+type trustedPeers struct {
+	prefixes []netip.Prefix
+	unix     bool
+}
+
+func parseTrusted(list []string) (trustedPeers, error) {
+	var t trustedPeers
+	for _, e := range list {
+		if e == "unix:" {
+			t.unix = true
+			continue
+		}
+		if p, err := netip.ParsePrefix(e); err == nil {
+			t.prefixes = append(t.prefixes, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(e)
+		if err != nil {
+			return t, fmt.Errorf("real_ip_from: %q is not an IP, CIDR or unix:", e)
+		}
+		t.prefixes = append(t.prefixes, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return t, nil
+}
+
+func (t *trustedPeers) contains(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range t.prefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// fasthttpLogger routes fasthttp's own messages to slog at debug level: they are per
+// connection errors (client resets) that a gateway should not log loudly.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	if l.log.Enabled(context.Background(), slog.LevelDebug) {
+		l.log.Debug(fmt.Sprintf(format, args...), "component", "http1")
+	}
 }

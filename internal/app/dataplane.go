@@ -1,0 +1,129 @@
+package app
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicegw/sluice/internal/proxy"
+	"github.com/sluicegw/sluice/internal/router"
+	"github.com/sluicegw/sluice/internal/snapshot"
+)
+
+// defaultShutdownTimeout is nginx_config.worker_shutdown_timeout's default in APISIX.
+const defaultShutdownTimeout = 240 * time.Second
+
+// startDataPlane binds the proxy listeners, then starts the snapshot compiler they serve
+// from (it follows the store until ctx ends).
+func (n *Node) startDataPlane(ctx context.Context) error {
+	cfg := n.cfg
+	n.snapshots = snapshot.New(n.store, snapshot.Options{
+		Prefix:     cfg.Deployment.Etcd.Prefix,
+		RouterMode: router.Mode(cfg.Apisix.Router.HTTP),
+		Logger:     n.log,
+		// No plugin has request-time behaviour yet: routes naming one fail closed.
+		Supported: func(string) bool { return false },
+	})
+	httpConf, _ := cfg.NginxConfig["http"].(map[string]any)
+	o := proxy.Options{
+		Addrs:                   cfg.ProxyAddrs(),
+		ServerName:              "sluice/" + Version,
+		Logger:                  n.log.With("component", "proxy"),
+		Snapshots:               n.snapshots,
+		DeleteURITailSlash:      cfg.Apisix.DeleteURITailSlash,
+		NormalizeURILikeServlet: cfg.Apisix.NormalizeURILikeServlet,
+		MatchURIEncodedSlash:    extraBool(cfg.Apisix.Extra, "match_uri_encoded_slash"),
+		RealIPFrom:              stringList(httpConf["real_ip_from"]),
+		RealIPHeader:            stringOf(httpConf["real_ip_header"]),
+		ClientHeaderTimeout:     duration(httpConf["client_header_timeout"]),
+		KeepaliveTimeout:        duration(httpConf["keepalive_timeout"]),
+		ClientBodyTimeout:       duration(httpConf["client_body_timeout"]),
+		SendTimeout:             duration(httpConf["send_timeout"]),
+	}
+	n.shutdownTimeout = duration(cfg.NginxConfig["worker_shutdown_timeout"])
+	if n.shutdownTimeout <= 0 {
+		n.shutdownTimeout = defaultShutdownTimeout
+	}
+	var err error
+	if n.proxy, err = proxy.Listen(o); err != nil {
+		return err
+	}
+	for _, a := range n.proxy.Addrs() {
+		n.log.Info("proxy listening", "addr", a.String())
+	}
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				n.log.Error("snapshot compiler panic", "panic", r)
+			}
+		}()
+		if err := n.snapshots.Run(ctx); err != nil {
+			n.log.Error("snapshot compiler stopped", "error", err)
+		}
+	}()
+	return nil
+}
+
+// serveProxy accepts once the first snapshot is live (connections wait in the listen
+// backlog until then, so nothing is answered from an empty configuration), or after 30 s.
+func (n *Node) serveProxy(ctx context.Context) error {
+	select {
+	case <-n.snapshots.Ready():
+	case <-ctx.Done():
+		return nil
+	case <-time.After(30 * time.Second):
+		n.log.Warn("proxy: serving before the first configuration snapshot is built")
+	}
+	return n.proxy.Serve()
+}
+
+// stopProxy drains the proxy for up to worker_shutdown_timeout.
+func (n *Node) stopProxy() {
+	ctx, cancel := context.WithTimeout(context.Background(), n.shutdownTimeout)
+	defer cancel()
+	if err := n.proxy.Shutdown(ctx); err != nil {
+		n.log.Warn("proxy shutdown: in-flight requests cut at worker_shutdown_timeout", "error", err)
+	}
+}
+
+func extraBool(m map[string]any, key string) bool {
+	b, _ := m[key].(bool)
+	return b
+}
+
+func stringOf(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func stringList(v any) []string {
+	list, ok := v.([]any)
+	if !ok {
+		return nil
+	}
+	out := make([]string, 0, len(list))
+	for _, e := range list {
+		out = append(out, strings.TrimSpace(stringOf(e)))
+	}
+	return out
+}
+
+// duration reads an nginx time ("240s", "1m", "500ms", a bare number of seconds).
+func duration(v any) time.Duration {
+	switch x := v.(type) {
+	case int:
+		return time.Duration(x) * time.Second
+	case float64:
+		return time.Duration(x * float64(time.Second))
+	case string:
+		x = strings.TrimSpace(x)
+		if secs, err := strconv.ParseFloat(x, 64); err == nil {
+			return time.Duration(secs * float64(time.Second))
+		}
+		if d, err := time.ParseDuration(x); err == nil {
+			return d
+		}
+	}
+	return 0
+}

@@ -1,0 +1,230 @@
+package proxy
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluicegw/sluice/internal/router"
+	"github.com/sluicegw/sluice/internal/snapshot"
+	"github.com/sluicegw/sluice/internal/upstream"
+	"github.com/sluicegw/sluice/plugin"
+)
+
+// reqCtx is one request's state on the hot path. It is pooled and engine-neutral in what it
+// exposes (plugin.Vars and the phase seam); the HTTP/1.1 engine fills it from fasthttp's
+// buffers, the HTTP/2 engine will fill it from net/http's. Nothing may keep it or a slice it
+// returns after the request ends.
+type reqCtx struct {
+	srv *Server
+	fc  *fasthttp.RequestCtx // HTTP/1.1 engine; nil on other engines
+
+	snap   *snapshot.Snapshot
+	route  *snapshot.Route
+	params router.Params
+	match  router.Request
+
+	// Paths: upstreamPath is the raw path with dot segments removed; matchPath ($uri) is
+	// decoded and normalized. query is the raw query without '?'.
+	upstreamPath []byte
+	matchPath    []byte
+	query        []byte
+	host         []byte // Host without port, lower-case
+
+	peer     netip.AddrPort // the TCP peer (realip_remote_addr)
+	remote   netip.Addr     // $remote_addr after real_ip_from/real_ip_header
+	local    netip.AddrPort
+	peerUnix bool
+	trusted  bool // the peer is in real_ip_from: its X-Forwarded-* pass through
+	scheme   string
+	attempt  upstream.Attempt
+	// Forwarding state: the upstream request/response are allocated once per pooled
+	// context and reused.
+	upReq   *fasthttp.Request
+	upResp  *fasthttp.Response
+	conn    *upstream.Conn
+	body    clientBody
+	bodyBuf *[]byte // the buffered body prefix (bodyBufPool)
+	prefix  prefixReader
+	// bodyWhole: the body fit the buffer; prefetched: client bytes read into it
+	bodyWhole  bool
+	prefetched int64
+	stream     responseStream
+	statuses   []byte // X-APISIX-Upstream-Status, "502, 200"
+	tryStart   time.Time
+	rtt        time.Duration // of the successful try, for ewma
+	uriBuf     []byte
+	xff        []byte
+	tokens     [][]byte
+
+	// Formatted variables, each in its own buffer so two lookups never share bytes.
+	remoteBuf, realIPBuf, localBuf [48]byte
+	remotePortBuf, localPortBuf    [8]byte
+	balancerPortBuf                [8]byte
+}
+
+var reqCtxPool = sync.Pool{New: func() any { return new(reqCtx) }}
+
+func acquireReqCtx(s *Server) *reqCtx {
+	rc := reqCtxPool.Get().(*reqCtx)
+	rc.srv = s
+	return rc
+}
+
+func releaseReqCtx(rc *reqCtx) {
+	if rc.conn != nil {
+		rc.conn.Release(false)
+	}
+	rc.attempt.Reset()
+	rc.params.Reset()
+	if rc.upReq != nil {
+		rc.upReq.Reset()
+		rc.upResp.Reset()
+	}
+	if rc.bodyBuf != nil {
+		bodyBufPool.Put(rc.bodyBuf)
+	}
+	*rc = reqCtx{
+		params:       rc.params,
+		attempt:      rc.attempt,
+		upstreamPath: rc.upstreamPath[:0],
+		matchPath:    rc.matchPath[:0],
+		host:         rc.host[:0],
+		upReq:        rc.upReq,
+		upResp:       rc.upResp,
+		statuses:     rc.statuses[:0],
+		uriBuf:       rc.uriBuf[:0],
+		xff:          rc.xff[:0],
+		tokens:       rc.tokens[:0],
+	}
+	reqCtxPool.Put(rc)
+}
+
+// initAddrs fills the peer, local and $remote_addr (real_ip module semantics: the configured
+// header from a trusted peer replaces the address; real_ip_recursive off).
+func (rc *reqCtx) initAddrs(peer, local net.Addr, realIP []byte) {
+	switch a := peer.(type) {
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		rc.peer = netip.AddrPortFrom(ip.Unmap(), uint16(a.Port))
+	case *net.UnixAddr:
+		rc.peerUnix = true
+	}
+	if a, ok := local.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(a.IP)
+		rc.local = netip.AddrPortFrom(ip.Unmap(), uint16(a.Port))
+	}
+	rc.remote = rc.peer.Addr()
+	rc.trusted = rc.peerUnix && rc.srv.trusted.unix || rc.srv.trusted.contains(rc.peer.Addr())
+	if rc.trusted && len(realIP) > 0 {
+		if ip, err := netip.ParseAddr(b2s(trimOWS(realIP))); err == nil {
+			rc.remote = ip.Unmap()
+		}
+	}
+}
+
+// Lookup implements plugin.Vars over fasthttp's buffers without allocating. Values are valid
+// until the phase returns.
+func (rc *reqCtx) Lookup(v *plugin.Var) ([]byte, bool) {
+	h := &rc.fc.Request.Header
+	switch v.Kind {
+	case plugin.VarArg:
+		return present(rc.fc.QueryArgs().Peek(v.Name))
+	case plugin.VarHeader:
+		return present(h.Peek(v.Name))
+	case plugin.VarCookie:
+		return present(h.Cookie(v.Name))
+	case plugin.VarURIParam:
+		return rc.params.Get(v.Name)
+	case plugin.VarPostArg:
+		// Needs the buffered form body; the plugin runtime adds body buffering on demand.
+		return nil, false
+	case plugin.VarURI:
+		return rc.matchPath, true
+	case plugin.VarRequestURI:
+		return h.RequestURI(), true
+	case plugin.VarQueryString:
+		return rc.query, true
+	case plugin.VarHost:
+		return rc.host, true
+	case plugin.VarRemoteAddr:
+		return rc.remote.AppendTo(rc.remoteBuf[:0]), true
+	case plugin.VarRemotePort:
+		return strconv.AppendUint(rc.remotePortBuf[:0], uint64(rc.peer.Port()), 10), true
+	case plugin.VarServerAddr:
+		return rc.local.Addr().AppendTo(rc.localBuf[:0]), true
+	case plugin.VarServerPort:
+		return strconv.AppendUint(rc.localPortBuf[:0], uint64(rc.local.Port()), 10), true
+	case plugin.VarRequestMethod:
+		return h.Method(), true
+	case plugin.VarScheme:
+		return s2b(rc.scheme), true
+	case plugin.VarServerProtocol:
+		return h.Protocol(), true
+	case plugin.VarRouteID:
+		if rc.route == nil {
+			return nil, false
+		}
+		return s2b(rc.route.ID), true
+	case plugin.VarRouteName:
+		if rc.route == nil || rc.route.Name == "" {
+			return nil, false
+		}
+		return s2b(rc.route.Name), true
+	case plugin.VarServiceID:
+		if rc.route == nil || rc.route.ServiceID == "" {
+			return nil, false
+		}
+		return s2b(rc.route.ServiceID), true
+	case plugin.VarServiceName:
+		if rc.route == nil || rc.route.Service == nil || rc.route.Service.Name == "" {
+			return nil, false
+		}
+		return s2b(rc.route.Service.Name), true
+	case plugin.VarConsumerName, plugin.VarConsumerGroupID, plugin.VarRequestID:
+		return nil, false // set by auth and request-id plugins (next issue)
+	case plugin.VarUnknown:
+		return rc.lookupNginx(v.Name)
+	}
+	return nil, false
+}
+
+// lookupNginx resolves the nginx variables plugins commonly read that have no kind of their
+// own. The names are compared once per lookup; hot plugins should use typed kinds.
+func (rc *reqCtx) lookupNginx(name string) ([]byte, bool) {
+	h := &rc.fc.Request.Header
+	switch name {
+	case "content_type":
+		return present(h.ContentType())
+	case "content_length":
+		return present(h.Peek(fasthttp.HeaderContentLength))
+	case "is_args":
+		if len(rc.query) > 0 {
+			return s2b("?"), true
+		}
+		return nil, true
+	case "document_uri":
+		return rc.matchPath, true
+	case "realip_remote_addr":
+		return rc.peer.Addr().AppendTo(rc.realIPBuf[:0]), true
+	case "http_host":
+		return present(h.Host())
+	case "balancer_ip":
+		if n := rc.attempt.Current(); n != nil {
+			return s2b(n.Host), true
+		}
+	case "balancer_port":
+		if n := rc.attempt.Current(); n != nil {
+			return strconv.AppendInt(rc.balancerPortBuf[:0], int64(n.Port), 10), true
+		}
+	}
+	return nil, false
+}
+
+func present(b []byte) ([]byte, bool) { return b, b != nil }
+
+var _ plugin.Vars = (*reqCtx)(nil)
