@@ -200,9 +200,17 @@ func TestMergeRules(t *testing.T) {
 				t.Errorf("websocket %v name %q", r.EnableWebsocket, r.Name)
 			}
 		}},
-		{"upstream: route inline first", map[string]string{
+		{"upstream: route upstream_id wins over its inline upstream", map[string]string{
 			"/apisix/services/s": `{"upstream":{"nodes":{"s:80":1}},"upstream_id":"u2"}`,
 			"/apisix/routes/r":   `{"uri":"/x","service_id":"s","upstream":{"nodes":{"r:80":1}},"upstream_id":"u1"}`,
+		}, func(t *testing.T, r *Route, _ router.Route) {
+			if upKey(r.Upstream) != "/apisix/upstreams/u1" {
+				t.Errorf("upstream %s", upKey(r.Upstream))
+			}
+		}},
+		{"upstream: route inline replaces the service's upstream_id", map[string]string{
+			"/apisix/services/s": `{"upstream":{"nodes":{"s:80":1}},"upstream_id":"u2"}`,
+			"/apisix/routes/r":   `{"uri":"/x","service_id":"s","upstream":{"nodes":{"r:80":1}}}`,
 		}, func(t *testing.T, r *Route, _ router.Route) {
 			if upKey(r.Upstream) != "/apisix/routes/r#upstream" {
 				t.Errorf("upstream %s", upKey(r.Upstream))
@@ -216,15 +224,23 @@ func TestMergeRules(t *testing.T) {
 				t.Errorf("upstream %s", upKey(r.Upstream))
 			}
 		}},
-		{"upstream: service inline before service upstream_id", map[string]string{
+		{"upstream: service upstream_id wins over its inline upstream", map[string]string{
 			"/apisix/services/s": `{"upstream":{"nodes":{"s:80":1}},"upstream_id":"u2"}`,
+			"/apisix/routes/r":   `{"uri":"/x","service_id":"s"}`,
+		}, func(t *testing.T, r *Route, _ router.Route) {
+			if upKey(r.Upstream) != "/apisix/upstreams/u2" {
+				t.Errorf("upstream %s", upKey(r.Upstream))
+			}
+		}},
+		{"upstream: service inline upstream", map[string]string{
+			"/apisix/services/s": `{"upstream":{"nodes":{"s:80":1}}}`,
 			"/apisix/routes/r":   `{"uri":"/x","service_id":"s"}`,
 		}, func(t *testing.T, r *Route, _ router.Route) {
 			if upKey(r.Upstream) != "/apisix/services/s#upstream" {
 				t.Errorf("upstream %s", upKey(r.Upstream))
 			}
 		}},
-		{"upstream: service upstream_id last", map[string]string{
+		{"upstream: service upstream_id", map[string]string{
 			"/apisix/services/s": `{"upstream_id":"u2"}`,
 			"/apisix/routes/r":   `{"uri":"/x","service_id":"s"}`,
 		}, func(t *testing.T, r *Route, _ router.Route) {

@@ -173,18 +173,13 @@ func mergePlugins(svc *model.Service, pc, route map[string]json.RawMessage) map[
 	return out
 }
 
-// resolveUpstream picks, in order: the route's inline upstream, its upstream_id, the service's
-// inline upstream, the service's upstream_id. The route's inline compile is reused while its
-// JSON is unchanged; named and service upstreams were compiled before the routes.
+// resolveUpstream picks as APISIX does: merging a service into a route, the route's upstream
+// or upstream_id replaces the service's (an inline route upstream clears the service's
+// upstream_id), and in the access phase an upstream_id wins over an inline upstream. So: the
+// route's upstream_id, its inline upstream, the service's upstream_id, the service's inline
+// upstream. The route's inline compile is reused while its JSON is unchanged; named and service
+// upstreams were compiled before the routes.
 func (b *builder) resolveUpstream(o *object, spec *model.Route, svcObj *object, retired []*upstream.Upstream, fail func(int, string, ...any)) (*upstream.Upstream, []*upstream.Upstream, error) {
-	if spec.Upstream != nil {
-		u, retired, err := b.compileInline(o.key, spec.Upstream, o.inlineUp, retired)
-		if err != nil && u == nil {
-			return nil, retired, fmt.Errorf("upstream: %w", err)
-		}
-		return u, retired, nil
-	}
-	retired = b.dropInline(o.key, retired)
 	named := func(field, id string) *upstream.Upstream {
 		if cu := b.named[id]; cu != nil {
 			return cu.up
@@ -196,6 +191,14 @@ func (b *builder) resolveUpstream(o *object, spec *model.Route, svcObj *object, 
 		}
 		return nil
 	}
+	if spec.UpstreamID == "" && spec.Upstream != nil {
+		u, retired, err := b.compileInline(o.key, spec.Upstream, o.inlineUp, retired)
+		if err != nil && u == nil {
+			return nil, retired, fmt.Errorf("upstream: %w", err)
+		}
+		return u, retired, nil
+	}
+	retired = b.dropInline(o.key, retired)
 	if spec.UpstreamID != "" {
 		return named("upstream_id", string(spec.UpstreamID)), retired, nil
 	}
@@ -203,6 +206,9 @@ func (b *builder) resolveUpstream(o *object, spec *model.Route, svcObj *object, 
 		return nil, retired, nil
 	}
 	svc := svcObj.val.(*model.Service)
+	if svc.UpstreamID != "" {
+		return named("service "+svcObj.id+" upstream_id", string(svc.UpstreamID)), retired, nil
+	}
 	if svc.Upstream != nil {
 		cu := b.inline[svcObj.key]
 		if cu == nil {
@@ -210,9 +216,6 @@ func (b *builder) resolveUpstream(o *object, spec *model.Route, svcObj *object, 
 			return nil, retired, nil
 		}
 		return cu.up, retired, nil
-	}
-	if svc.UpstreamID != "" {
-		return named("service "+svcObj.id+" upstream_id", string(svc.UpstreamID)), retired, nil
 	}
 	return nil, retired, nil
 }
