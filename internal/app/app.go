@@ -140,20 +140,24 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 			StreamMode:     cfg.StreamMode(),
 			EnabledPlugins: n.plugins.Enabled,
 			ReloadPlugins:  func() error { return n.reloadPlugins(o.ConfigPath) },
+			StoreTimeout:   time.Duration(cfg.Deployment.Etcd.Timeout) * time.Second,
 			Logger:         log.With("component", "admin"),
 		})
 		if err := n.serveHTTP("admin", cfg.AdminAddr(), h); err != nil {
 			return nil, err
 		}
 	}
-	if cfg.Apisix.EnableControl {
-		h := control.New(control.Options{Checker: checker, Enabled: n.plugins.Enabled})
-		if err := n.serveHTTP("control", cfg.ControlAddr(), h); err != nil {
+	if cfg.Deployment.Role != "control_plane" {
+		if err := n.startDataPlane(ctx); err != nil {
 			return nil, err
 		}
 	}
-	if cfg.Deployment.Role != "control_plane" {
-		if err := n.startDataPlane(ctx); err != nil {
+	if cfg.Apisix.EnableControl {
+		co := control.Options{Checker: checker, Enabled: n.plugins.Enabled}
+		if n.snapshots != nil {
+			co.Snapshot = n.snapshots.Load
+		}
+		if err := n.serveHTTP("control", cfg.ControlAddr(), control.New(co)); err != nil {
 			return nil, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/sluicegw/sluice/internal/model"
+	"github.com/sluicegw/sluice/internal/snapshot"
 	"github.com/sluicegw/sluice/plugin"
 )
 
@@ -15,6 +16,8 @@ type Options struct {
 	Checker *model.Checker
 	// Enabled lists the plugins enabled on this node.
 	Enabled func() []string
+	// Snapshot returns the configuration the data plane serves; nil on a control_plane node.
+	Snapshot func() *snapshot.Snapshot
 }
 
 // New returns the control API handler.
@@ -26,6 +29,9 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("GET /v1/schema", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, schemas(o))
 	})
+	if o.Snapshot != nil {
+		registerSnapshotViews(mux, o.Snapshot)
+	}
 	return mux
 }
 
