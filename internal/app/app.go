@@ -53,6 +53,7 @@ type Node struct {
 	plugins *pluginSet
 	servers []*http.Server
 	proxy   *proxy.Server
+	keyring *encryption.Keyring
 	// snapshots compiles the store into what the proxy serves.
 	snapshots       *snapshot.Compiler
 	shutdownTimeout time.Duration
@@ -101,6 +102,17 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, err
 	}
 	n.plugins = newPluginSet(cfg.Plugins, log)
+	// APISIX encrypts SSL keys whenever a keyring exists, and plugin encrypt_fields only with
+	// enable_encrypt_fields; both planes use the same keyring (admin writes, data plane reads).
+	ring := cfg.Apisix.DataEncryption.Keyring
+	if len(ring) == 0 {
+		ring = encryption.DefaultKeyring
+	}
+	keyring, err := encryption.NewKeyring(ring)
+	if err != nil {
+		return nil, fmt.Errorf("apisix.data_encryption.keyring: %w", err)
+	}
+	n.keyring = keyring.WithEncryptFields(cfg.Apisix.DataEncryption.EnableEncryptFields)
 	checker, err := model.NewChecker(model.Options{Enabled: n.plugins.IsEnabled})
 	if err != nil {
 		return nil, fmt.Errorf("schemas: %w", err)
@@ -118,16 +130,6 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 		if err != nil {
 			return nil, err
 		}
-		var keyring *encryption.Keyring
-		if cfg.Apisix.DataEncryption.EnableEncryptFields {
-			ring := cfg.Apisix.DataEncryption.Keyring
-			if len(ring) == 0 {
-				ring = encryption.DefaultKeyring
-			}
-			if keyring, err = encryption.NewKeyring(ring); err != nil {
-				return nil, fmt.Errorf("apisix.data_encryption.keyring: %w", err)
-			}
-		}
 		h := admin.New(admin.Options{
 			Store:          n.store,
 			Checker:        checker,
@@ -136,7 +138,7 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 			KeyRequired:    cfg.Deployment.Admin.AdminKeyRequired,
 			AllowAdmin:     allow,
 			EnableCORS:     cfg.Deployment.Admin.EnableAdminCORS,
-			Keyring:        keyring,
+			Keyring:        n.keyring,
 			StreamMode:     cfg.StreamMode(),
 			EnabledPlugins: n.plugins.Enabled,
 			ReloadPlugins:  func() error { return n.reloadPlugins(o.ConfigPath) },

@@ -24,6 +24,7 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 		Logger:     n.log,
 		// No plugin has request-time behaviour yet: routes naming one fail closed.
 		Supported: func(string) bool { return false },
+		Decrypt:   n.keyring.DecryptObject,
 	})
 	httpConf, _ := cfg.NginxConfig["http"].(map[string]any)
 	o := proxy.Options{

@@ -208,7 +208,7 @@ func (b *builder) compileNamed(id string, retired []*upstream.Upstream) []*upstr
 	if cu != nil && cu.rev == o.kv.ModRevision {
 		return retired
 	}
-	u, err := upstream.New(o.key, o.val.(*model.Upstream))
+	u, err := b.newUpstream(o.key, o.val.(*model.Upstream))
 	if err != nil {
 		reason := "invalid upstream: " + err.Error()
 		if cu != nil {
@@ -253,7 +253,7 @@ func (b *builder) compileInline(owner string, spec *model.Upstream, raw []byte, 
 	if cu != nil && bytes.Equal(cu.raw, raw) {
 		return cu.up, retired, nil
 	}
-	u, err := upstream.New(owner+"#upstream", spec)
+	u, err := b.newUpstream(owner+"#upstream", spec)
 	if err != nil {
 		if cu != nil {
 			return cu.up, retired, err
