@@ -33,6 +33,15 @@ type Definition struct {
 	StreamPriority int
 	// Scope is "global" for plugins APISIX marks so (they may only be configured in global rules).
 	Scope string
+
+	// New compiles one conf (already validated against Schema) into an instance implementing
+	// some of the phase interfaces. Nil: the plugin has no behaviour in this build, and a
+	// resource naming it fails closed.
+	New func(conf json.RawMessage, env Env) (any, error)
+	// Index, for auth plugins, builds the lookup structure (credential → consumer) from every
+	// consumer and credential carrying this plugin, once per snapshot; instances read it with
+	// Ctx.Credentials.
+	Index func(creds []Credential) (any, error)
 }
 
 var (

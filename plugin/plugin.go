@@ -1,0 +1,117 @@
+package plugin
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/netip"
+)
+
+// A plugin instance is what Definition.New returns for one configured use (one route's,
+// service's, consumer's or global rule's conf). It implements only the phase interfaces it
+// needs; the runtime calls them in APISIX's order, by priority, high first:
+//
+//	rewrite → access → before_proxy (again on every retry) → header_filter → body_filter → log
+//
+// A phase ends the request by calling Ctx.Exit; header_filter, body_filter and log still run.
+type (
+	Rewriter       interface{ Rewrite(c Ctx) }
+	Accessor       interface{ Access(c Ctx) }
+	BeforeProxier  interface{ BeforeProxy(c Ctx) }
+	HeaderFilterer interface{ HeaderFilter(c Ctx) }
+	// BodyFilterer sees the response body one chunk at a time; it returns the bytes to send
+	// in place of chunk (chunk itself to pass it through). eof marks the last call.
+	BodyFilterer interface {
+		BodyFilter(c Ctx, chunk []byte, eof bool) []byte
+	}
+	// Logger runs after the response was handed to the client; it may only enqueue work and
+	// must copy what it keeps.
+	Logger interface{ Log(c Ctx) }
+	// Closer releases what an instance holds once no snapshot and no request uses it.
+	Closer interface{ Close() }
+)
+
+// Env is what New gets besides the conf.
+type Env struct {
+	// Parent is the etcd key of the object the conf belongs to ("/apisix/routes/1",
+	// "/apisix/consumers/jack", "/apisix/global_rules/1"); stateful plugins key shared state
+	// by it, as APISIX's _meta.parent.
+	Parent string
+	// Metadata is the plugin's plugin_metadata object, nil when none is set.
+	Metadata json.RawMessage
+	Logger   *slog.Logger
+}
+
+// Consumer is an authenticated identity.
+type Consumer struct {
+	Username string
+	GroupID  string
+	Labels   map[string]string
+	// CredentialID is set when the request matched a credential object rather than the
+	// consumer's own plugin conf.
+	CredentialID string
+}
+
+// Credential is one auth plugin conf held by a consumer or by one of its credential objects.
+type Credential struct {
+	Consumer *Consumer
+	Conf     json.RawMessage // the plugin's consumer_schema conf, decrypted
+}
+
+// Ctx is the request as a plugin sees it in one phase, independent of the HTTP engine.
+// Byte slices it returns are valid only until the phase returns.
+type Ctx interface {
+	Vars
+
+	// The client request (as it will be forwarded, after earlier plugins' changes).
+	Method() []byte
+	URI() []byte        // $uri: the normalized path, no query
+	RequestURI() []byte // path and query as they will be sent upstream
+	Host() []byte       // without port, lower-case
+	RemoteAddr() netip.Addr
+	Scheme() string
+	Header(name string) ([]byte, bool) // first value; name case-insensitive
+	VisitHeaders(fn func(name, value []byte))
+	SetHeader(name, value string)
+	AddHeader(name, value string)
+	DelHeader(name string)
+	Arg(name string) ([]byte, bool)
+	SetArg(name, value string)
+	DelArg(name string)
+	Cookie(name string) ([]byte, bool)
+	// Body reads the request body, buffered up to a bound the runtime enforces.
+	Body() ([]byte, error)
+	SetBody(b []byte)
+	SetURI(path string) // the upstream path (query kept unless SetRequestURI is used)
+	SetRequestURI(uri string)
+	SetMethod(method string)
+	SetUpstreamHost(host string) // the Host sent upstream
+
+	// Exit ends the request with status and body (nil body: nginx's page for the status).
+	// Headers set with SetRespHeader before or after stay on the response.
+	Exit(status int, body []byte)
+	Exited() bool
+
+	// The response (upstream's or the exit's). Setters called in rewrite/access apply to the
+	// response finally written, as APISIX's core.response.set_header does.
+	Status() int
+	SetStatus(code int)
+	RespHeader(name string) ([]byte, bool)
+	SetRespHeader(name, value string)
+	AddRespHeader(name, value string)
+	DelRespHeader(name string)
+
+	// Identity.
+	RouteID() string
+	ServiceID() string
+	Consumer() *Consumer
+	// AttachConsumer records the authenticated consumer; the runtime then merges its (and its
+	// group's) plugins into the chain.
+	AttachConsumer(c *Consumer)
+	// Credentials returns the index the running auth plugin built with its Definition.Index
+	// for the current snapshot (nil when it has none).
+	Credentials() any
+
+	// Per-request values shared between phases (and plugins) of this request.
+	Set(key any, value any)
+	Get(key any) any
+}
