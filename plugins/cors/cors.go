@@ -1,8 +1,5 @@
 // Package cors registers APISIX's cors plugin: it answers CORS preflight requests and adds the
 // Access-Control-* (and Timing-Allow-Origin) response headers for allowed origins.
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package cors
 
 import (
@@ -24,5 +21,6 @@ func init() {
 		Schema:         schema,
 		MetadataSchema: metadataSchema,
 		DefaultEnabled: true,
+		New:            New,
 	})
 }

@@ -1,8 +1,5 @@
 // Package csrf registers APISIX's csrf plugin: double-submit-cookie CSRF protection with a signed
 // token set as a cookie and checked against a request header on unsafe methods.
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package csrf
 
 import (
@@ -21,5 +18,6 @@ func init() {
 		Schema:         schema,
 		EncryptFields:  []string{"key"},
 		DefaultEnabled: true,
+		New:            New,
 	})
 }

@@ -1,8 +1,7 @@
 // Package iprestriction registers APISIX's ip-restriction plugin: it allows or denies clients by
 // IP address or CIDR, on HTTP routes and on stream routes.
 //
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
+// The HTTP access phase is implemented; the stream preread phase waits for the stream runtime.
 package iprestriction
 
 import (
@@ -22,5 +21,6 @@ func init() {
 		DefaultEnabled: true,
 		Stream:         true,
 		StreamPriority: 3000,
+		New:            New,
 	})
 }

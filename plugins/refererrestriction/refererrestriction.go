@@ -1,8 +1,5 @@
 // Package refererrestriction registers APISIX's referer-restriction plugin: it allows or denies
 // requests by the host of their Referer header (exact or `*.` suffix match).
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package refererrestriction
 
 import (
@@ -20,5 +17,6 @@ func init() {
 		Priority:       2990,
 		Schema:         schema,
 		DefaultEnabled: true,
+		New:            New,
 	})
 }

@@ -1,8 +1,5 @@
 // Package uarestriction registers APISIX's ua-restriction plugin: it allows or denies requests
 // by regular expressions on the User-Agent header.
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package uarestriction
 
 import (
@@ -20,5 +17,6 @@ func init() {
 		Priority:       2999,
 		Schema:         schema,
 		DefaultEnabled: true,
+		New:            New,
 	})
 }

@@ -1,8 +1,5 @@
 // Package uriblocker registers APISIX's uri-blocker plugin: it rejects requests whose raw request
 // URI matches any of a set of regular expressions.
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package uriblocker
 
 import (
@@ -20,5 +17,6 @@ func init() {
 		Priority:       2900,
 		Schema:         schema,
 		DefaultEnabled: true,
+		New:            New,
 	})
 }
