@@ -1,8 +1,5 @@
 // Package basicauth registers APISIX's basic-auth plugin: HTTP Basic authentication against the
 // username and password credentials of consumers.
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package basicauth
 
 import (
@@ -26,5 +23,7 @@ func init() {
 		ConsumerSchema: consumerSchema,
 		EncryptFields:  []string{"password"},
 		DefaultEnabled: true,
+		New:            New,
+		Index:          Index,
 	})
 }

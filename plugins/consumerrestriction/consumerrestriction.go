@@ -1,8 +1,5 @@
 // Package consumerrestriction registers APISIX's consumer-restriction plugin: it allows or denies a
 // request by its consumer name, consumer group, route or service (optionally per HTTP method).
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package consumerrestriction
 
 import (
@@ -20,5 +17,6 @@ func init() {
 		Priority:       2400,
 		Schema:         schema,
 		DefaultEnabled: true,
+		New:            New,
 	})
 }

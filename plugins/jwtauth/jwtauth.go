@@ -1,8 +1,5 @@
 // Package jwtauth registers APISIX's jwt-auth plugin: it verifies a JWT from a header, query
 // argument or cookie against the consumer named by its key claim (HS*, RS*, ES*, PS* and EdDSA).
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package jwtauth
 
 import (
@@ -26,5 +23,7 @@ func init() {
 		ConsumerSchema: consumerSchema,
 		EncryptFields:  []string{"secret"},
 		DefaultEnabled: true,
+		New:            New,
+		Index:          Index,
 	})
 }

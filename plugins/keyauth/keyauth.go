@@ -1,8 +1,5 @@
 // Package keyauth registers APISIX's key-auth plugin: it authenticates a request by an API key
 // taken from a header or query argument and attaches the consumer whose credential holds that key.
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package keyauth
 
 import (
@@ -26,5 +23,7 @@ func init() {
 		ConsumerSchema: consumerSchema,
 		EncryptFields:  []string{"key"},
 		DefaultEnabled: true,
+		New:            New,
+		Index:          Index,
 	})
 }
