@@ -1,8 +1,5 @@
 // Package echo registers APISIX's echo plugin: it replaces, prefixes or suffixes the response
 // body and sets response headers (mainly for testing).
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package echo
 
 import (
@@ -20,5 +17,6 @@ func init() {
 		Priority:       412,
 		Schema:         schema,
 		DefaultEnabled: true,
+		New:            newEcho,
 	})
 }

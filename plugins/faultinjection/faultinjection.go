@@ -1,8 +1,5 @@
 // Package faultinjection registers APISIX's fault-injection plugin: it delays and/or aborts a
 // share of requests, optionally only those matching expressions, for chaos testing.
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package faultinjection
 
 import (
@@ -20,5 +17,6 @@ func init() {
 		Priority:       11000,
 		Schema:         schema,
 		DefaultEnabled: true,
+		New:            newFaultInjection,
 	})
 }

@@ -1,8 +1,5 @@
 // Package mocking registers APISIX's mocking plugin: it answers requests itself with an example
 // body or one generated from a JSON schema, without contacting the upstream.
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package mocking
 
 import (
@@ -20,5 +17,6 @@ func init() {
 		Priority:       10900,
 		Schema:         schema,
 		DefaultEnabled: true,
+		New:            newMocking,
 	})
 }

@@ -1,8 +1,5 @@
 // Package proxyrewrite registers APISIX's proxy-rewrite plugin: it rewrites the upstream request's
 // URI (template or regex), method, Host and headers.
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package proxyrewrite
 
 import (
@@ -20,5 +17,6 @@ func init() {
 		Priority:       1008,
 		Schema:         schema,
 		DefaultEnabled: true,
+		New:            newProxyRewrite,
 	})
 }

@@ -1,8 +1,5 @@
 // Package redirect registers APISIX's redirect plugin: it answers with a redirect to a templated
 // or regex-rewritten URI, or from HTTP to HTTPS.
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package redirect
 
 import (
@@ -20,5 +17,6 @@ func init() {
 		Priority:       900,
 		Schema:         schema,
 		DefaultEnabled: true,
+		New:            newRedirect,
 	})
 }

@@ -1,8 +1,5 @@
 // Package requestid registers APISIX's request-id plugin: it gives each request an id (uuid,
 // uuidv7, nanoid, ksuid or range_id) in a header sent upstream and, optionally, back to the client.
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package requestid
 
 import (
@@ -20,5 +17,6 @@ func init() {
 		Priority:       12015,
 		Schema:         schema,
 		DefaultEnabled: true,
+		New:            newRequestID,
 	})
 }

@@ -1,9 +1,6 @@
 // Package responserewrite registers APISIX's response-rewrite plugin: it rewrites the status,
 // headers and body of responses (whole-body replacement or regex filters), optionally conditioned
 // on an expression.
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package responserewrite
 
 import (
@@ -21,5 +18,6 @@ func init() {
 		Priority:       899,
 		Schema:         schema,
 		DefaultEnabled: true,
+		New:            newResponseRewrite,
 	})
 }

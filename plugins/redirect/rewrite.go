@@ -1,0 +1,162 @@
+package redirect
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sluicegw/sluice/plugin"
+	"github.com/sluicegw/sluice/plugins/internal/resub"
+	"github.com/sluicegw/sluice/plugins/internal/uriescape"
+	"github.com/sluicegw/sluice/plugins/internal/vartemplate"
+)
+
+type config struct {
+	RetCode           *int     `json:"ret_code"`
+	URI               *string  `json:"uri"`
+	RegexURI          []string `json:"regex_uri"`
+	HTTPToHTTPS       bool     `json:"http_to_https"`
+	EncodeURI         bool     `json:"encode_uri"`
+	AppendQueryString bool     `json:"append_query_string"`
+}
+
+// httpsPort is the port http_to_https redirects to: plugin_attr.redirect.https_port, else an
+// apisix.ssl.listen port (9443 in the default config). 0 or 443 means none in the Location.
+var httpsPort atomic.Int32
+
+func init() { httpsPort.Store(9443) }
+
+// SetHTTPSPort is called by the node wiring with plugin_attr.redirect.https_port (or the
+// first ssl listen port); instances compiled afterwards use it.
+func SetHTTPSPort(port int) { httpsPort.Store(int32(port)) }
+
+// Redirect is one compiled redirect conf.
+type Redirect struct {
+	retCode     int
+	uri         *vartemplate.Template
+	re          *regexp.Regexp
+	repl        *resub.Template
+	httpToHTTPS bool
+	portSuffix  string // ":9443", or "" when the port is 443 / out of range
+	encodeURI   bool
+	appendQuery bool
+}
+
+var (
+	requestURIVar = plugin.ParseVar("request_uri")
+)
+
+func newRedirect(raw json.RawMessage, _ plugin.Env) (any, error) {
+	var c config
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, err
+	}
+	if c.HTTPToHTTPS && c.AppendQueryString {
+		return nil, errors.New("only one of `http_to_https` and `append_query_string` can be configured.")
+	}
+	r := &Redirect{retCode: 302, httpToHTTPS: c.HTTPToHTTPS, encodeURI: c.EncodeURI,
+		appendQuery: c.AppendQueryString}
+	if c.RetCode != nil {
+		r.retCode = *c.RetCode
+	}
+	if c.URI != nil {
+		r.uri = vartemplate.CompileLegacy(*c.URI)
+	}
+	if len(c.RegexURI) == 2 {
+		re, err := resub.CompileRegex(c.RegexURI[0], "jo")
+		var repl *resub.Template
+		if err == nil {
+			repl, err = resub.Compile(c.RegexURI[1])
+		}
+		if err != nil {
+			return nil, fmt.Errorf("invalid regex_uri (%s, %s), err:%v", c.RegexURI[0], c.RegexURI[1], err)
+		}
+		r.re, r.repl = re, repl
+	}
+	if p := int(httpsPort.Load()); p > 0 && p != 443 && p <= 65535 {
+		r.portSuffix = ":" + strconv.Itoa(p)
+	}
+	return r, nil
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// Rewrite answers with the redirect, or lets the request through (https already, or a
+// regex_uri that does not match).
+func (r *Redirect) Rewrite(c plugin.Ctx) {
+	bp := bufPool.Get().(*[]byte)
+	defer func() { *bp = (*bp)[:0]; bufPool.Put(bp) }()
+	buf := (*bp)[:0]
+	code := r.retCode
+
+	switch {
+	case r.httpToHTTPS:
+		scheme := []byte(c.Scheme())
+		if proto, ok := c.Header("X-Forwarded-Proto"); ok {
+			scheme = proto
+		}
+		if string(scheme) == "https" {
+			return
+		}
+		buf = append(buf, "https://"...)
+		buf = append(buf, c.Host()...)
+		buf = append(buf, r.portSuffix...)
+		ru, _ := c.Lookup(&requestURIVar)
+		buf = append(buf, ru...)
+		if m := c.Method(); string(m) == "GET" || string(m) == "HEAD" {
+			code = 301
+		} else {
+			code = 308
+		}
+	case r.uri != nil:
+		buf, _ = r.uri.Append(buf, c)
+	case r.re != nil:
+		src := c.URI()
+		idx := r.re.FindSubmatchIndex(src)
+		if idx == nil {
+			return
+		}
+		buf = append(buf, src[:idx[0]]...)
+		buf = r.repl.Expand(buf, src, idx)
+		buf = append(buf, src[idx[1]:]...)
+	default:
+		return
+	}
+
+	hasQuery := bytes.IndexByte(buf, '?') >= 0
+	if r.encodeURI {
+		path, rest := buf, []byte(nil)
+		if i := bytes.IndexByte(buf, '?'); i >= 0 {
+			path, rest = buf[:i], buf[i:]
+		}
+		if uriescape.NeedsURI(path) {
+			out := uriescape.AppendURI(make([]byte, 0, len(buf)+16), path)
+			buf = append(out, rest...)
+		}
+	}
+	if r.appendQuery {
+		if _, q, ok := bytes.Cut(mustLookup(c, &requestURIVar), []byte{'?'}); ok {
+			if hasQuery {
+				buf = append(buf, '&')
+			} else {
+				buf = append(buf, '?')
+			}
+			buf = append(buf, q...)
+		}
+	}
+	c.SetRespHeader("Location", string(buf))
+	*bp = buf
+	c.Exit(code, nil)
+}
+
+func mustLookup(c plugin.Ctx, v *plugin.Var) []byte {
+	b, _ := c.Lookup(v)
+	return b
+}
+
+var _ plugin.Rewriter = (*Redirect)(nil)
