@@ -3,6 +3,8 @@
 #
 #   bench/run.sh                                   # every case, 5 rounds of 10s
 #   CASES=a ROUNDS=5 DURATION=10s bench/run.sh     # case (a) only
+#   SLUICE_VARIANTS=old=/tmp/sluice-old,new=/tmp/sluice-new CASES=a bench/run.sh
+#                                                  # two builds side by side, interleaved
 #
 # Cases: a one route, no plugins · b limit-count + prometheus · c key-auth + proxy-rewrite +
 # cors + request-id · d 10k routes, requests spread over 100 · e as a, 200 connections.
@@ -25,6 +27,7 @@ SERVE_WAIT=${SERVE_WAIT:-15}   # seconds to wait for Sluice to answer 200 on a n
 D_ROUTES=${D_ROUTES:-10000}    # routes loaded in case d
 D_PATHS=${D_PATHS:-100}        # of which this many are requested
 SLUICE_BIN=${SLUICE_BIN:-}     # use this binary instead of building one
+SLUICE_VARIANTS=${SLUICE_VARIANTS:-}  # name=binary,name=binary: several builds, one row each
 SLUICE_REV=${SLUICE_REV:-}     # build this git revision (git archive, read-only) instead of the work tree
 BENCH_NO_CHECK=${BENCH_NO_CHECK:-0}  # 1: skip the "plugins really ran" checks of cases b and c
 
@@ -167,7 +170,9 @@ cpu_mask() { # core -> nginx worker_cpu_affinity bitmask
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
-if [ -z "$SLUICE_BIN" ] && [ -n "$SLUICE_REV" ]; then
+if [ -z "$SLUICE_BIN" ] && [ -n "$SLUICE_VARIANTS" ]; then
+  SLUICE_BIN=${SLUICE_VARIANTS%%,*}; SLUICE_BIN=${SLUICE_BIN#*=}   # nothing to build
+elif [ -z "$SLUICE_BIN" ] && [ -n "$SLUICE_REV" ]; then
   log "building Sluice at $SLUICE_REV ($(git -C "$ROOT" rev-parse --short "$SLUICE_REV"))"
   mkdir -p "$OUT/src"
   git -C "$ROOT" archive "$SLUICE_REV" | tar -x -C "$OUT/src"
@@ -180,6 +185,22 @@ elif [ -z "$SLUICE_BIN" ]; then
   SLUICE_BIN="$OUT/sluice"
 fi
 [ -x "$SLUICE_BIN" ] || die "no Sluice binary at $SLUICE_BIN"
+# Rows: "sluice" alone, or "sluice-<name>" per variant (every variant runs in every round, in
+# an order that alternates between rounds so drift on the machine hits them alike).
+declare -A VARIANT_BIN
+VARIANTS=()
+if [ -n "$SLUICE_VARIANTS" ]; then
+  IFS=, read -r -a _vs <<<"$SLUICE_VARIANTS"
+  for v in "${_vs[@]}"; do
+    name=${v%%=*} bin=${v#*=}
+    [ -n "$name" ] && [ "$name" != "$v" ] || die "SLUICE_VARIANTS entries are name=binary, got '$v'"
+    case "$name" in *[!A-Za-z0-9_.-]*) die "variant name '$name': letters, digits, . _ - only";; esac
+    [ -x "$bin" ] || die "variant $name: no binary at $bin"
+    VARIANTS+=("sluice-$name"); VARIANT_BIN[sluice-$name]=$bin
+  done
+else
+  VARIANTS=(sluice); VARIANT_BIN[sluice]=$SLUICE_BIN
+fi
 
 nginx_conf() { # prefix core port body-of-http-block
   local prefix=$1 core=$2 port=$3 http=$4
@@ -479,12 +500,15 @@ not_served() { # round case reason
   if [ -z "${NOT_SERVED[$c]:-}" ]; then
     NOT_SERVED[$c]=$3
     echo "case $c: not served yet — $3" >&2
-    printf '%s\t%s\tsluice\tnot_served\t\t\t\t\t\t\t\t\t\t\t\t%s\n' "$1" "$c" "$3" >>"$TSV"
+    for v in "${VARIANTS[@]}"; do
+      printf '%s\t%s\t%s\tnot_served\t\t\t\t\t\t\t\t\t\t\t\t%s\n' "$1" "$c" "$v" "$3" >>"$TSV"
+    done
   fi
 }
 
-run_sluice() { # round case
-  local r=$1 c=$2 g
+run_sluice() { # round case variant
+  local r=$1 c=$2 v=${3:-sluice} g
+  SLUICE_BIN=${VARIANT_BIN[$v]}
   g=$(group_of "$c")
   if [ -n "${NOT_SERVED[$c]:-}" ]; then return 0; fi
   if [ -n "${NOT_SERVED[$g]:-}" ] && [ "$g" != "$c" ]; then not_served "$r" "$c" "${NOT_SERVED[$g]}"; return 0; fi
@@ -502,7 +526,7 @@ run_sluice() { # round case
     not_served "$r" "$c" "$SERVE_ERR"
     stop_sluice; return 0
   fi
-  measure "$r" "$c" sluice "${S_PROXY[$g]}" "$SLUICE_PID" || log "round $r case $c sluice: the run failed"
+  measure "$r" "$c" "$v" "${S_PROXY[$g]}" "$SLUICE_PID" || log "round $r case $c $v: the run failed"
   stop_sluice
 }
 
@@ -510,7 +534,11 @@ log "cases ${CASES}, $ROUNDS rounds, wrk -t1 -d$DURATION (warm-up $WARMUP), prox
 for ((r = 1; r <= ROUNDS; r++)); do
   for c in "${CASE_LIST[@]}"; do
     measure "$r" "$c" nginx "$REF_PORT" "${REF_PIDS[@]}" || log "round $r case $c nginx: the run failed"
-    run_sluice "$r" "$c"
+    order=("${VARIANTS[@]}")
+    if [ $((r % 2)) = 0 ] && [ "${#VARIANTS[@]}" -gt 1 ]; then
+      order=(); for ((i = ${#VARIANTS[@]} - 1; i >= 0; i--)); do order+=("${VARIANTS[i]}"); done
+    fi
+    for v in "${order[@]}"; do run_sluice "$r" "$c" "$v"; done
   done
 done
 
@@ -529,11 +557,11 @@ TABLE="$OUT/table.md"
   echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for c in "${CASE_LIST[@]}"; do
     nr=$(median "$c" nginx 8); n99=$(median "$c" nginx 10); nc=$(median "$c" nginx 12)
-    for p in nginx sluice; do
+    for p in nginx "${VARIANTS[@]}"; do
       runs=$(awk -F'\t' -v c="$c" -v p="$p" 'NR > 1 && $2 == c && $3 == p && $4 == "ok"' "$TSV" | wc -l)
       if [ "$runs" -eq 0 ]; then
-        if [ "$p" = sluice ] && [ -n "${NOT_SERVED[$c]:-}" ]; then
-          echo "| $c | sluice | not served yet | | | | | | | | 0 |"
+        if [ "$p" != nginx ] && [ -n "${NOT_SERVED[$c]:-}" ]; then
+          echo "| $c | $p | not served yet | | | | | | | | 0 |"
         else
           echo "| $c | $p | no successful run | | | | | | | | 0 |"
         fi

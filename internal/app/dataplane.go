@@ -9,6 +9,7 @@ import (
 	"github.com/sluicegw/sluice/internal/proxy"
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/snapshot"
+	"github.com/sluicegw/sluice/plugin"
 )
 
 // defaultShutdownTimeout is nginx_config.worker_shutdown_timeout's default in APISIX.
@@ -22,9 +23,13 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 		Prefix:     cfg.Deployment.Etcd.Prefix,
 		RouterMode: router.Mode(cfg.Apisix.Router.HTTP),
 		Logger:     n.log,
-		// No plugin has request-time behaviour yet: routes naming one fail closed.
-		Supported: func(string) bool { return false },
-		Decrypt:   n.keyring.DecryptObject,
+		// A plugin runs when its package implements New; a route naming one that does
+		// not fails closed.
+		Supported: func(name string) bool {
+			d, ok := plugin.Lookup(name)
+			return ok && d.New != nil
+		},
+		Decrypt: n.keyring.DecryptObject,
 	})
 	httpConf, _ := cfg.NginxConfig["http"].(map[string]any)
 	o := proxy.Options{

@@ -31,6 +31,7 @@ func New(o Options) http.Handler {
 	})
 	if o.Snapshot != nil {
 		registerSnapshotViews(mux, o.Snapshot)
+		registerPluginViews(mux, o.Snapshot)
 	}
 	return mux
 }

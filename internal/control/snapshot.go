@@ -69,8 +69,11 @@ func problems(s *snapshot.Snapshot) []problem {
 	for _, rt := range s.Routes {
 		switch {
 		case rt.Unsupported != "":
-			out = append(out, problem{Key: rt.Key, Status: http.StatusServiceUnavailable,
-				Error: "plugin " + rt.Unsupported + " has no implementation in this build: the route fails closed"})
+			reason := s.Errors[rt.Key] // names a refused conf's error when that is why
+			if reason == "" {
+				reason = "plugin " + rt.Unsupported + " has no implementation in this build: the route fails closed"
+			}
+			out = append(out, problem{Key: rt.Key, Status: http.StatusServiceUnavailable, Error: reason})
 			seen[rt.Key] = true
 		case rt.Failure != nil:
 			out = append(out, problem{Key: rt.Key, Status: rt.Failure.Status, Error: rt.Failure.Reason})

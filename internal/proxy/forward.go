@@ -226,13 +226,16 @@ func (s *Server) respond(rc *reqCtx, websocket bool) (streaming bool) {
 	body := c.Body()
 	if body == nil {
 		// small body, already read: hand the connection back before writing
-		fc.Response.SetBody(resp.Body())
+		fc.Response.SetBody(s.filterBody(rc, resp.Body(), true))
 		c.Release(true)
 		rc.conn = nil
 		rc.attempt.Finish(rc.rtt)
 		return false
 	}
 	cl := resp.Header.ContentLength()
+	if rc.hasBodyFilters() {
+		cl = -1 // a body filter may change the length
+	}
 	rc.stream = responseStream{rc: rc, body: body, conn: fc.Conn(), timeout: s.opts.SendTimeout}
 	if cl < 0 && !fc.Request.Header.IsHTTP11() {
 		// HTTP/1.0 has no chunked coding: the body ends with the connection
@@ -300,11 +303,7 @@ func (st *responseStream) Read(p []byte) (int, error) {
 			st.armed = now
 		}
 	}
-	if n > 0 {
-		if out := st.rc.srv.filterBody(st.rc, p[:n], errors.Is(err, io.EOF)); len(out) != n {
-			n = copy(p, out) // a body filter changed the chunk (plugin runtime)
-		}
-	}
+	n, err = st.rc.srv.filterStream(st.rc, p, n, err)
 	if err != nil && !errors.Is(err, io.EOF) {
 		// a node failing mid-body aborts the client connection (never a truncated
 		// response that looks complete)

@@ -106,8 +106,7 @@ func (s *Server) serve(rc *reqCtx) (streaming bool) {
 	}
 	m := rc.snap.Router.Match(&rc.match, &rc.params)
 	if m == nil {
-		// Global rules run before the 404 in APISIX; they join here with the plugin runtime.
-		writeNotFound(fc)
+		s.serveUnmatched(rc) // global rules run before the 404, as in APISIX
 		return false
 	}
 	rc.route = m.Value.(*snapshot.Route)

@@ -112,6 +112,7 @@ func (o *Options) defaults() {
 type Server struct {
 	opts      Options
 	h1        *fasthttp.Server
+	h2        *h2Engine
 	listeners []net.Listener
 	log       *slog.Logger
 	trusted   trustedPeers
@@ -160,6 +161,7 @@ func Listen(o Options) (*Server, error) {
 		// The handler answers Expect: 100-continue itself only when it forwards a body.
 		ContinueHandler: func(*fasthttp.RequestHeader) bool { return true },
 	}
+	s.h2 = newH2Engine(s)
 	for _, addr := range o.Addrs {
 		ln, err := net.Listen(network(addr), addr)
 		if err != nil {
@@ -254,13 +256,10 @@ func isTemporary(err error) bool {
 	return ok && t.Temporary()
 }
 
-// serveConn hands one accepted connection to its engine.
-//
-// HTTP/2 seam: the next step peeks the first 24 bytes here; when they are the HTTP/2
-// connection preface ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") the connection goes to
-// http2.Server.ServeConn (h2c with prior knowledge) with the peeked bytes replayed, and
-// after TLS termination ALPN "h2" dispatches the same way. Both engines then call
-// Server.serve with an engine-neutral request context.
+// serveConn hands one accepted connection to its engine: a connection that opens with the
+// HTTP/2 preface goes to http2.Server (h2c with prior knowledge, h2.go), any other to the
+// HTTP/1.1 engine; either reads the sniffed bytes again. After TLS termination ALPN "h2"
+// will dispatch to serveH2 the same way.
 func (s *Server) serveConn(tc *trackedConn) {
 	defer s.untrack(tc)
 	defer func() {
@@ -268,7 +267,15 @@ func (s *Server) serveConn(tc *trackedConn) {
 			s.log.Error("proxy connection panic", "remote", tc.RemoteAddr().String(), "panic", r)
 		}
 	}()
-	_ = s.h1.ServeConn(tc)
+	h2, err := s.sniffPreface(tc)
+	switch {
+	case err != nil:
+		tc.Close() // silent or gone before a request (nginx closes too)
+	case h2:
+		s.serveH2(tc, tc)
+	default:
+		_ = s.h1.ServeConn(tc)
+	}
 }
 
 // Shutdown stops accepting, lets in-flight requests finish (each answered with
@@ -283,6 +290,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		s.closeIdle()
+		s.drainH2()
 		select {
 		case <-done:
 			return nil
@@ -314,10 +322,18 @@ type trackedConn struct {
 	// sawLF: a line feed arrived since the connection last went idle, so an oversized head
 	// is 431 (fields), not 414 (request line). Touched only by the connection's goroutine.
 	sawLF bool
+	// peeked: bytes read by the preface sniff, read again first (peekBuf holds them).
+	peeked  []byte
+	peekBuf [len(clientPreface)]byte
 }
 
-func (tc *trackedConn) Read(p []byte) (int, error) {
-	n, err := tc.Conn.Read(p)
+func (tc *trackedConn) Read(p []byte) (n int, err error) {
+	if len(tc.peeked) > 0 {
+		n = copy(p, tc.peeked)
+		tc.peeked = tc.peeked[n:]
+	} else {
+		n, err = tc.Conn.Read(p)
+	}
 	if !tc.sawLF && n > 0 && bytes.IndexByte(p[:n], '\n') >= 0 {
 		tc.sawLF = true
 	}

@@ -65,6 +65,8 @@ type reqCtx struct {
 	remoteBuf, realIPBuf, localBuf [48]byte
 	remotePortBuf, localPortBuf    [8]byte
 	balancerPortBuf                [8]byte
+
+	plug pluginState // the plugin runtime's per-request state (pluginctx.go)
 }
 
 var reqCtxPool = sync.Pool{New: func() any { return new(reqCtx) }}
@@ -100,6 +102,7 @@ func releaseReqCtx(rc *reqCtx) {
 		uriBuf:       rc.uriBuf[:0],
 		xff:          rc.xff[:0],
 		tokens:       rc.tokens[:0],
+		plug:         rc.plug.recycle(),
 	}
 	reqCtxPool.Put(rc)
 }
@@ -185,8 +188,10 @@ func (rc *reqCtx) Lookup(v *plugin.Var) ([]byte, bool) {
 			return nil, false
 		}
 		return s2b(rc.route.Service.Name), true
-	case plugin.VarConsumerName, plugin.VarConsumerGroupID, plugin.VarRequestID:
-		return nil, false // set by auth and request-id plugins (next issue)
+	case plugin.VarConsumerName, plugin.VarConsumerGroupID:
+		return rc.consumerVar(v.Kind)
+	case plugin.VarRequestID:
+		return nil, false // set by the request-id plugin
 	case plugin.VarUnknown:
 		return rc.lookupNginx(v.Name)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/sluicegw/sluice/internal/model"
+	"github.com/sluicegw/sluice/internal/pluginrt"
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/store"
 	"github.com/sluicegw/sluice/internal/upstream"
@@ -37,6 +38,13 @@ type builder struct {
 	order    []*compiledRoute  // routes in the router, by insertion order; nil when stale
 
 	prev *Snapshot
+
+	// Plugin instances by owner key (plugins.go); retiredPlugins are Closed after publish.
+	owners         map[string]*pluginOwner
+	retiredPlugins []*pluginrt.Instance
+	buildNo        int64
+	// errors of the plugin set's parts, kept while a part is reused
+	globalErrs, consumerErrs map[string]string
 }
 
 type depKey struct {
@@ -72,6 +80,7 @@ func newBuilder(o Options, log *slog.Logger) *builder {
 		routes:   map[string]*compiledRoute{},
 		deps:     map[depKey]map[string]struct{}{},
 		routeErr: map[string]string{},
+		owners:   map[string]*pluginOwner{},
 		prev:     emptySnapshot(o.RouterMode),
 	}
 }
@@ -118,6 +127,7 @@ func (b *builder) build() (*Snapshot, []*upstream.Upstream) {
 	if b.full {
 		b.markAll()
 	}
+	b.buildNo++
 	next := *b.prev
 	next.Revision = b.rev
 	var retired []*upstream.Upstream
@@ -151,6 +161,14 @@ func (b *builder) build() (*Snapshot, []*upstream.Upstream) {
 	for id := range b.dirty[model.Routes] {
 		routesDirty[id] = struct{}{}
 	}
+	for name := range b.dirty[model.PluginMetadata] {
+		// instances of that plugin are compiled with its metadata
+		for rid, cr := range b.routes {
+			if _, uses := cr.route.pluginsOrNil()[name]; uses {
+				routesDirty[rid] = struct{}{}
+			}
+		}
+	}
 	for id := range routesDirty {
 		retired = b.compileRoute(id, retired)
 	}
@@ -162,6 +180,8 @@ func (b *builder) build() (*Snapshot, []*upstream.Upstream) {
 	}
 	var otherErrs map[string]string
 	next.Consumers, next.ConsumerGroups, next.GlobalRules, next.SSLs, next.PluginMetadata, otherErrs = b.buildOthers(&next)
+	next.Plugins = b.buildPluginSet(&next, otherErrs)
+	b.sweepOwners()
 	next.Errors = b.errors(routerErrs, otherErrs)
 
 	clear(b.dirty)

@@ -221,6 +221,9 @@ func (c *Compiler) rebuild() (ok bool) {
 	for _, u := range retired {
 		u.Close()
 	}
+	for _, in := range c.b.takeRetiredPlugins() {
+		in.Close()
+	}
 	c.log.Debug("snapshot published", "revision", s.Revision, "routes", len(s.Routes),
 		"errors", len(s.Errors), "took", time.Since(start))
 	return true

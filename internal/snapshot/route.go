@@ -70,6 +70,9 @@ func (b *builder) compileRoute(id string, retired []*upstream.Upstream) []*upstr
 			b.log.Error("route answers with an error", "key", key, "status", rt.Failure.Status, "error", rt.Failure.Reason)
 		case rt.Unsupported != "":
 			b.routeErr[key] = unsupportedReason(rt.Unsupported)
+			if rt.pluginErr != "" {
+				b.routeErr[key] = rt.pluginErr
+			}
 			b.log.Error("route fails closed", "key", key, "error", b.routeErr[key])
 		}
 	}
@@ -117,9 +120,10 @@ func (b *builder) merge(o *object, spec *model.Route, svcObj *object, retired []
 
 	// APISIX merges the plugin_config first (503 when missing), then the service (404).
 	var pcPlugins map[string]json.RawMessage
+	var pcObj *object
 	if id := string(spec.PluginConfigID); id != "" {
-		if pc := b.ix.get(model.PluginConfigs, id); pc != nil {
-			pcPlugins = pc.val.(*model.PluginSet).Plugins
+		if pcObj = b.ix.get(model.PluginConfigs, id); pcObj != nil {
+			pcPlugins = pcObj.val.(*model.PluginSet).Plugins
 		} else {
 			fail(statusMissingPluginConfig, "plugin_config_id %s not found", id)
 		}
@@ -135,6 +139,15 @@ func (b *builder) merge(o *object, spec *model.Route, svcObj *object, retired []
 	}
 	rt.Plugins = mergePlugins(svc, pcPlugins, spec.Plugins)
 	rt.Unsupported = b.unsupported(rt.Plugins)
+	if rt.Unsupported == "" {
+		chain, failed, err := b.routeChain(rt, o, spec, pcObj, svcObj)
+		if err != nil {
+			// a conf New refused fails closed like a plugin without behaviour
+			rt.Unsupported = failed
+			rt.pluginErr = fmt.Sprintf("plugin %s: %v: fails closed (503)", failed, err)
+		}
+		rt.Chain = chain
+	}
 
 	switch {
 	case spec.EnableWebsocket != nil:

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/sluicegw/sluice/internal/model"
+	"github.com/sluicegw/sluice/internal/pluginrt"
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/upstream"
 )
@@ -31,6 +32,9 @@ type Snapshot struct {
 	// SSLs and PluginMetadata stay raw JSON: internal/tls and the plugins compile them.
 	SSLs           map[string]json.RawMessage
 	PluginMetadata map[string]json.RawMessage // by plugin name
+	// Plugins is the runtime side of the plugins: the global rules' chain, consumers'
+	// plugins, auth indexes, and the memo of consumer-merged chains. Never nil once built.
+	Plugins *pluginrt.Set
 
 	// table is what the router was built from, in insertion order (for tests and the control API).
 	table []router.Route
@@ -53,9 +57,13 @@ type Route struct {
 	// Plugins is the merged plugin set: plugin_config fills names the route lacks, the
 	// service's are the base the route overrides.
 	Plugins map[string]json.RawMessage
-	// Unsupported names a configured plugin this build cannot run; the route fails closed
-	// (503) rather than being proxied without it.
+	// Unsupported names a configured plugin this build cannot run (no behaviour, or its
+	// conf was refused by New); the route fails closed (503) rather than being proxied
+	// without it.
 	Unsupported string
+	pluginErr   string // why New refused Unsupported's conf, when it did
+	// Chain is the compiled plugin chain of Plugins (nil when none runs), sorted by priority.
+	Chain *pluginrt.Chain
 	// Failure is set when the route matches but cannot be served as configured (its service,
 	// plugin_config or upstream_id is missing); the proxy answers Failure.Status, as APISIX
 	// does, instead of letting the request fall through to another route.
@@ -105,5 +113,6 @@ func emptySnapshot(mode router.Mode) *Snapshot {
 		GlobalRules:    map[string]*GlobalRule{},
 		SSLs:           map[string]json.RawMessage{},
 		PluginMetadata: map[string]json.RawMessage{},
+		Plugins:        &pluginrt.Set{},
 	}
 }

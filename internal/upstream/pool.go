@@ -72,8 +72,12 @@ type Conn struct {
 	bw   *bufio.Writer
 	t    Timeouts
 
-	rArm, wArm time.Time // when the read/write deadline was last set
-	idleSince  int64     // monoNow when released to the pool
+	// The read/write deadlines as last armed: monoNow at arming and the timeout used. They
+	// survive in the pool, so a busy connection re-arms (a runtime timer update) only every
+	// 1/128 of its timeout, not per request; a changed timeout re-arms at once.
+	rArm, wArm int64
+	rDur, wDur time.Duration
+	idleSince  int64 // monoNow when released to the pool
 	served     int       // requests completed on the connection
 	reused     bool      // taken from the idle pool for the current request
 	inUse      bool
@@ -124,7 +128,6 @@ func (n *Node) AcquireSNI(ctx context.Context, t Timeouts, sni string) (*Conn, e
 
 func (c *Conn) start(t Timeouts) {
 	c.t = t
-	c.rArm, c.wArm = time.Time{}, time.Time{}
 	c.inUse = true
 	c.br = getReader(c)
 	c.bw = getWriter(c)
@@ -294,11 +297,15 @@ func (n *Node) Dials() int { return int(n.pool.dials.Load()) }
 // Read reads from the node, allowing up to the Read timeout since the previous read.
 func (c *Conn) Read(p []byte) (int, error) {
 	if d := c.t.Read; d > 0 {
-		now := time.Now()
-		if now.Sub(c.rArm) >= d>>7 { // re-arm at most every 1/128 of the timeout
-			_ = c.nc.SetReadDeadline(now.Add(d))
-			c.rArm = now
+		if now := monoNow(); d != c.rDur || time.Duration(now-c.rArm) >= d>>7 {
+			// re-arm at most every 1/128 of the timeout: the node gets between 127/128
+			// and all of it (nginx's timers are as coarse)
+			_ = c.nc.SetReadDeadline(time.Now().Add(d))
+			c.rArm, c.rDur = now, d
 		}
+	} else if c.rDur != 0 {
+		_ = c.nc.SetReadDeadline(time.Time{})
+		c.rDur = 0
 	}
 	n, err := c.nc.Read(p)
 	c.nread += int64(n)
@@ -314,11 +321,13 @@ func (c *Conn) Read(p []byte) (int, error) {
 // Write writes to the node, allowing up to the Send timeout for each write.
 func (c *Conn) Write(p []byte) (int, error) {
 	if d := c.t.Send; d > 0 {
-		now := time.Now()
-		if now.Sub(c.wArm) >= d>>7 {
-			_ = c.nc.SetWriteDeadline(now.Add(d))
-			c.wArm = now
+		if now := monoNow(); d != c.wDur || time.Duration(now-c.wArm) >= d>>7 {
+			_ = c.nc.SetWriteDeadline(time.Now().Add(d))
+			c.wArm, c.wDur = now, d
 		}
+	} else if c.wDur != 0 {
+		_ = c.nc.SetWriteDeadline(time.Time{})
+		c.wDur = 0
 	}
 	n, err := c.nc.Write(p)
 	c.written += int64(n)

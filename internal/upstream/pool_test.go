@@ -359,6 +359,52 @@ func TestReadTimeoutIsPerRead(t *testing.T) {
 	c.Release(true)
 }
 
+// Deadlines persist on a pooled connection between requests (re-armed only every 1/128 of the
+// timeout); a request with a different timeout on a reused connection still gets its own.
+func TestReusedConnHonoursNewTimeout(t *testing.T) {
+	stall := make(chan struct{})
+	addr := rawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		readRequest(br)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		readRequest(br) // second request: never answered
+		<-stall
+	})
+	t.Cleanup(func() { close(stall) })
+	u := upstreamFor(t, &model.Upstream{}, addr)
+	n := u.Nodes()[0]
+	long := Timeouts{Connect: time.Second, Send: time.Minute, Read: time.Minute}
+	short := Timeouts{Connect: time.Second, Send: time.Second, Read: 150 * time.Millisecond}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI("http://upstream.test/")
+
+	c, err := n.Acquire(context.Background(), long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := RoundTrip(c, req, resp); err != nil {
+		t.Fatal(err)
+	}
+	c.Release(true)
+
+	c, err = n.Acquire(context.Background(), short)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Reused() {
+		t.Fatal("second request did not reuse the pooled connection")
+	}
+	start := time.Now()
+	err = RoundTrip(c, req, resp)
+	c.Release(false)
+	if !IsTimeout(err) {
+		t.Fatalf("error %v, want a read timeout", err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("timed out after %v, want ~150ms: the minute-long deadline of the first request was kept", el)
+	}
+}
+
 func TestStreamedResponseIsIncremental(t *testing.T) {
 	for _, tc := range []struct {
 		name    string

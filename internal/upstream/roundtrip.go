@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 
 	"github.com/valyala/fasthttp"
 )
@@ -164,6 +165,14 @@ func RoundTrip(c *Conn, req *fasthttp.Request, resp *fasthttp.Response) error {
 			return c.fail(PhaseSend, err)
 		}
 		return c.fail(PhaseRequest, err)
+	}
+
+	if c.br.Buffered() == 0 {
+		// Let the other requests run before reading the answer: a read now would almost
+		// always find nothing yet (EAGAIN), costing a syscall and a park/wake through the
+		// netpoller; after the yield the response head is usually there and one read gets it.
+		// Without other runnable goroutines this returns at once.
+		runtime.Gosched()
 	}
 
 	stream := resp.StreamBody

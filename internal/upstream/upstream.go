@@ -43,6 +43,7 @@ type Upstream struct {
 	pool    poolConfig
 	tlsConf *tls.Config // nil for plain schemes
 	closed  atomic.Bool
+	h2      atomic.Pointer[h2Transport] // grpc/grpcs client, created on first use (h2transport.go)
 }
 
 // Node is one upstream node with its connection pool.
@@ -164,6 +165,7 @@ func (u *Upstream) Close() {
 	for _, n := range u.nodes {
 		n.pool.closeIdle()
 	}
+	u.closeH2()
 }
 
 // Timeouts are nginx-style: Connect bounds the dial, Send and Read bound the gap between

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/sluicegw/sluice/plugin"
+	"github.com/sluicegw/sluice/plugins/internal/authconsumer"
 )
 
 // Exit bodies (plugins.md §3 basic-auth, §3.0).
@@ -61,7 +62,7 @@ func (b *BasicAuth) Rewrite(c plugin.Ctx) {
 	if b.hide {
 		c.DelHeader("Authorization")
 	}
-	attach(c, cr)
+	authconsumer.Attach(c, cr)
 }
 
 func (b *BasicAuth) authenticate(c plugin.Ctx, ix *index) (*plugin.Consumer, []byte) {
@@ -91,16 +92,16 @@ type entry struct {
 // consumer seen by username for anonymous_consumer.
 type index struct {
 	users map[string]*entry
-	names consumers
+	names authconsumer.Names
 }
 
 // Index builds the index from every consumer and credential carrying basic-auth. Entries
 // without a username or password, or with an unresolvable `$env://` / `$secret://` reference,
 // are skipped; on a duplicate username the last one wins, as in APISIX.
 func Index(creds []plugin.Credential) (any, error) {
-	ix := &index{users: make(map[string]*entry, len(creds)), names: consumers{}}
+	ix := &index{users: make(map[string]*entry, len(creds)), names: authconsumer.Names{}}
 	for _, cr := range creds {
-		ix.names.add(cr.Consumer)
+		ix.names.Add(cr.Consumer)
 		if len(cr.Conf) == 0 || cr.Consumer == nil {
 			continue
 		}
@@ -111,8 +112,8 @@ func Index(creds []plugin.Credential) (any, error) {
 		if json.Unmarshal(cr.Conf, &cc) != nil || cc.Username == nil || cc.Password == nil {
 			continue
 		}
-		user, ok1 := resolveRef(*cc.Username)
-		pass, ok2 := resolveRef(*cc.Password)
+		user, ok1 := authconsumer.ResolveRef(*cc.Username)
+		pass, ok2 := authconsumer.ResolveRef(*cc.Password)
 		if !ok1 || !ok2 {
 			continue
 		}

@@ -1,8 +1,5 @@
 // Package brotli registers APISIX's brotli plugin: it brotli-compresses responses of the listed
 // content types when the client accepts br. Like APISIX, it is not enabled by default.
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package brotli
 
 import (
@@ -20,5 +17,6 @@ func init() {
 		Priority:       996,
 		Schema:         schema,
 		DefaultEnabled: false,
+		New:            newBrotli,
 	})
 }

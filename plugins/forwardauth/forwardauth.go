@@ -1,9 +1,6 @@
 // Package forwardauth registers APISIX's forward-auth plugin: it asks an external HTTP service
 // whether to let a request through and copies selected headers between the two. It is not a
 // type=auth plugin: it attaches no consumer.
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package forwardauth
 
 import (
@@ -21,5 +18,6 @@ func init() {
 		Priority:       2002,
 		Schema:         schema,
 		DefaultEnabled: true,
+		New:            New,
 	})
 }

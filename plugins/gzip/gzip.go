@@ -1,8 +1,5 @@
 // Package gzip registers APISIX's gzip plugin: it gzip-compresses responses of the listed content
 // types when the client accepts it.
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package gzip
 
 import (
@@ -20,5 +17,6 @@ func init() {
 		Priority:       995,
 		Schema:         schema,
 		DefaultEnabled: true,
+		New:            newGzip,
 	})
 }

@@ -1,8 +1,5 @@
 // Package hmacauth registers APISIX's hmac-auth plugin: it verifies HTTP request signatures
 // (draft-cavage `Signature` scheme) made with a consumer's key_id and secret_key.
-//
-// Only the registration and the schemas exist so far (the Admin API validates and serves them);
-// the plugin's behaviour is not implemented yet.
 package hmacauth
 
 import (
@@ -26,5 +23,7 @@ func init() {
 		ConsumerSchema: consumerSchema,
 		EncryptFields:  []string{"secret_key"},
 		DefaultEnabled: true,
+		New:            New,
+		Index:          Index,
 	})
 }

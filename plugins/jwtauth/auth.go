@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/plugin"
+	"github.com/sluicegw/sluice/plugins/internal/authconsumer"
 )
 
 // Exit bodies (plugins.md §3 jwt-auth, §3.0).
@@ -122,7 +123,7 @@ func (j *JWTAuth) Rewrite(c plugin.Ctx) {
 		c.Exit(401, body)
 		return
 	}
-	attach(c, cons)
+	authconsumer.Attach(c, cons)
 }
 
 // fetch takes the token from the header (a leading "Bearer " or "bearer " removed), else the

@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/sluicegw/sluice/plugin"
+	"github.com/sluicegw/sluice/plugins/internal/authconsumer"
 )
 
 // family groups the JWS algorithms by how a signature is checked.
@@ -73,7 +74,7 @@ type credential struct {
 // seen by username for anonymous_consumer.
 type index struct {
 	keys  map[string]*credential
-	names consumers
+	names authconsumer.Names
 }
 
 // consumerConf is the consumer_schema conf with its defaults.
@@ -90,9 +91,9 @@ type consumerConf struct {
 // a key, an HS entry without a secret, and entries holding an unresolvable `$env://` /
 // `$secret://` reference are skipped; on a duplicate key the last one wins, as in APISIX.
 func Index(creds []plugin.Credential) (any, error) {
-	ix := &index{keys: make(map[string]*credential, len(creds)), names: consumers{}}
+	ix := &index{keys: make(map[string]*credential, len(creds)), names: authconsumer.Names{}}
 	for _, cr := range creds {
-		ix.names.add(cr.Consumer)
+		ix.names.Add(cr.Consumer)
 		if len(cr.Conf) == 0 || cr.Consumer == nil {
 			continue
 		}
@@ -112,7 +113,7 @@ func compile(cr plugin.Credential) (string, *credential, bool) {
 	if !ok {
 		return "", nil, false
 	}
-	key, ok := resolveRef(*cc.Key)
+	key, ok := authconsumer.ResolveRef(*cc.Key)
 	if !ok {
 		return "", nil, false
 	}
@@ -121,7 +122,7 @@ func compile(cr plugin.Credential) (string, *credential, bool) {
 		if cc.Secret == nil {
 			return "", nil, false
 		}
-		secret, ok := resolveRef(*cc.Secret)
+		secret, ok := authconsumer.ResolveRef(*cc.Secret)
 		if !ok {
 			return "", nil, false
 		}
@@ -143,7 +144,7 @@ func compile(cr plugin.Credential) (string, *credential, bool) {
 	if cc.PublicKey == nil {
 		return key, c, true
 	}
-	pemText, ok := resolveRef(*cc.PublicKey)
+	pemText, ok := authconsumer.ResolveRef(*cc.PublicKey)
 	if !ok {
 		return "", nil, false
 	}

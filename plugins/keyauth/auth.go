@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/sluicegw/sluice/plugin"
+	"github.com/sluicegw/sluice/plugins/internal/authconsumer"
 )
 
 // Exit bodies (plugins.md §3 key-auth, §3.0).
@@ -73,7 +74,7 @@ func (k *KeyAuth) Rewrite(c plugin.Ctx) {
 			c.DelArg(k.query)
 		}
 	}
-	attach(c, cr)
+	authconsumer.Attach(c, cr)
 }
 
 // fail falls back to the anonymous consumer when one is configured, else answers 401.
@@ -84,7 +85,7 @@ func (k *KeyAuth) fail(c plugin.Ctx, ix *index, body []byte) {
 				c.DelHeader(k.header)
 				c.DelArg(k.query)
 			}
-			attach(c, cr)
+			authconsumer.Attach(c, cr)
 			return
 		}
 		body = bodyInvalidUser
@@ -97,16 +98,16 @@ func (k *KeyAuth) fail(c plugin.Ctx, ix *index, body []byte) {
 // seen by username for anonymous_consumer.
 type index struct {
 	keys  map[string]*plugin.Consumer
-	names consumers
+	names authconsumer.Names
 }
 
 // Index builds the index from every consumer and credential carrying key-auth. Entries without
 // a key, or whose key is an unresolvable `$env://` / `$secret://` reference, are skipped; on a
 // duplicate key the last one wins, as in APISIX.
 func Index(creds []plugin.Credential) (any, error) {
-	ix := &index{keys: make(map[string]*plugin.Consumer, len(creds)), names: consumers{}}
+	ix := &index{keys: make(map[string]*plugin.Consumer, len(creds)), names: authconsumer.Names{}}
 	for _, cr := range creds {
-		ix.names.add(cr.Consumer)
+		ix.names.Add(cr.Consumer)
 		if len(cr.Conf) == 0 || cr.Consumer == nil {
 			continue
 		}
@@ -116,7 +117,7 @@ func Index(creds []plugin.Credential) (any, error) {
 		if json.Unmarshal(cr.Conf, &cc) != nil || cc.Key == nil {
 			continue
 		}
-		key, ok := resolveRef(*cc.Key)
+		key, ok := authconsumer.ResolveRef(*cc.Key)
 		if !ok {
 			continue
 		}

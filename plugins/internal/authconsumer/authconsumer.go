@@ -1,4 +1,7 @@
-package basicauth
+// Package authconsumer holds what APISIX's auth plugins share around consumers (plugins.md §3.0):
+// the by-name table behind anonymous_consumer, `$env://` resolution of credential fields, and
+// attach_consumer's upstream identity headers.
+package authconsumer
 
 import (
 	"encoding/json"
@@ -8,14 +11,14 @@ import (
 	"github.com/sluicegw/sluice/plugin"
 )
 
-// consumers maps usernames to consumers for anonymous_consumer. The SDK hands Index only the
-// consumers that carry this plugin; a Credential with an empty Conf registers a consumer by name
+// Names maps usernames to consumers for anonymous_consumer. The SDK hands Index only the
+// consumers that carry the plugin; a Credential with an empty Conf registers a consumer by name
 // without a credential, so a runtime can also expose credential-less anonymous consumers.
-type consumers map[string]*plugin.Consumer
+type Names map[string]*plugin.Consumer
 
-// add registers the consumer of cr under its username, preferring a consumer-level identity
+// Add registers the consumer of cr under its username, preferring a consumer-level identity
 // (no CredentialID) because the anonymous consumer is the consumer, not one of its credentials.
-func (m consumers) add(cr *plugin.Consumer) {
+func (m Names) Add(cr *plugin.Consumer) {
 	if cr == nil || cr.Username == "" {
 		return
 	}
@@ -30,10 +33,10 @@ func (m consumers) add(cr *plugin.Consumer) {
 	}
 }
 
-// resolveRef resolves a `$env://NAME` or `$env://NAME/field` reference the way APISIX's
+// ResolveRef resolves a `$env://NAME` or `$env://NAME/field` reference the way APISIX's
 // secret.fetch_secrets does; ok is false when s is a reference that cannot be resolved here
 // (unset variable, `$secret://`), and such a credential is skipped (fail closed).
-func resolveRef(s string) (string, bool) {
+func ResolveRef(s string) (string, bool) {
 	const envPrefix = "$ENV://"
 	if len(s) >= len(envPrefix) && strings.EqualFold(s[:len(envPrefix)], envPrefix) {
 		name, field, sub := strings.Cut(s[len(envPrefix):], "/")
@@ -57,9 +60,9 @@ func resolveRef(s string) (string, bool) {
 	return s, true
 }
 
-// attach does what APISIX's consumer.attach_consumer does: record the consumer and set the
+// Attach does what APISIX's consumer.attach_consumer does: record the consumer and set the
 // identity headers sent upstream, removing client-sent copies that do not apply.
-func attach(c plugin.Ctx, cr *plugin.Consumer) {
+func Attach(c plugin.Ctx, cr *plugin.Consumer) {
 	c.AttachConsumer(cr)
 	c.SetHeader("X-Consumer-Username", cr.Username)
 	if cr.CredentialID != "" {

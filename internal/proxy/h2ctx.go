@@ -1,0 +1,247 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"sync"
+
+	"github.com/sluicegw/sluice/internal/router"
+	"github.com/sluicegw/sluice/internal/snapshot"
+	"github.com/sluicegw/sluice/internal/upstream"
+	"github.com/sluicegw/sluice/plugin"
+)
+
+// h2Ctx is one HTTP/2 request's state: the net/http counterpart of reqCtx, filled from
+// *http.Request, with the same derived values (paths, host, addresses) and the same
+// plugin.Vars. It is pooled; nothing may keep it or a slice it returns after the request.
+type h2Ctx struct {
+	srv *Server
+	r   *http.Request
+
+	snap   *snapshot.Snapshot
+	route  *snapshot.Route
+	params router.Params
+	match  router.Request
+
+	upstreamPath []byte // raw path, dot segments removed
+	matchPath    []byte // $uri
+	query        []byte // raw query without '?'; nil when the target had no '?'
+	host         []byte // Host without port, lower-case
+	target       []byte // :path as sent
+	method       []byte
+
+	addrs   clientAddrs
+	scheme  string
+	args    url.Values // parsed on the first arg_* lookup
+	argsOK  bool
+	attempt upstream.Attempt
+	// statuses of the tries, X-APISIX-Upstream-Status
+	statuses []byte
+
+	remoteBuf, realIPBuf, localBuf [48]byte
+	remotePortBuf, localPortBuf    [8]byte
+	balancerPortBuf                [8]byte
+}
+
+var h2CtxPool = sync.Pool{New: func() any { return new(h2Ctx) }}
+
+func acquireH2Ctx(s *Server, r *http.Request) *h2Ctx {
+	hc := h2CtxPool.Get().(*h2Ctx)
+	hc.srv, hc.r = s, r
+	return hc
+}
+
+func releaseH2Ctx(hc *h2Ctx) {
+	hc.attempt.Reset()
+	hc.params.Reset()
+	*hc = h2Ctx{
+		params:       hc.params,
+		attempt:      hc.attempt,
+		upstreamPath: hc.upstreamPath[:0],
+		matchPath:    hc.matchPath[:0],
+		host:         hc.host[:0],
+		target:       hc.target[:0],
+		method:       hc.method[:0],
+		statuses:     hc.statuses[:0],
+	}
+	h2CtxPool.Put(hc)
+}
+
+// clientAddrs are a request's addresses with nginx real_ip semantics.
+type clientAddrs struct {
+	peer     netip.AddrPort // the TCP peer (realip_remote_addr)
+	remote   netip.Addr     // $remote_addr after real_ip_from/real_ip_header
+	local    netip.AddrPort
+	peerUnix bool
+	trusted  bool // the peer is in real_ip_from: its X-Forwarded-* pass through
+}
+
+// newClientAddrs derives the addresses as reqCtx.initAddrs does: the configured real-IP
+// header from a trusted peer replaces $remote_addr (real_ip_recursive off).
+func newClientAddrs(t *trustedPeers, peer, local net.Addr, realIP []byte) clientAddrs {
+	var a clientAddrs
+	switch p := peer.(type) {
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(p.IP)
+		a.peer = netip.AddrPortFrom(ip.Unmap(), uint16(p.Port))
+	case *net.UnixAddr:
+		a.peerUnix = true
+	}
+	if l, ok := local.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(l.IP)
+		a.local = netip.AddrPortFrom(ip.Unmap(), uint16(l.Port))
+	}
+	a.remote = a.peer.Addr()
+	a.trusted = a.peerUnix && t.unix || t.contains(a.peer.Addr())
+	if a.trusted && len(realIP) > 0 {
+		if ip, err := netip.ParseAddr(b2s(trimOWS(realIP))); err == nil {
+			a.remote = ip.Unmap()
+		}
+	}
+	return a
+}
+
+// normalize derives the upstream path, $uri, the query and $host from the request, as the
+// HTTP/1.1 engine does; false means the path cannot be matched (400).
+func (hc *h2Ctx) normalize() bool {
+	r := hc.r
+	hc.method = append(hc.method[:0], r.Method...)
+	hc.target = append(hc.target[:0], r.RequestURI...)
+	path, query := splitTarget(hc.target)
+	hc.query = query
+	o := &hc.srv.opts
+	hc.upstreamPath = removeDotSegments(hc.upstreamPath[:0], path)
+	var ok bool
+	if hc.matchPath, ok = matchPath(hc.matchPath[:0], hc.upstreamPath, o); !ok {
+		return false
+	}
+	if o.DeleteURITailSlash && len(hc.upstreamPath) > 1 && hc.upstreamPath[len(hc.upstreamPath)-1] == '/' {
+		hc.upstreamPath = hc.upstreamPath[:len(hc.upstreamPath)-1]
+	}
+	hc.host = appendHostLower(hc.host[:0], s2b(r.Host))
+	return true
+}
+
+// header returns the first value of a request header; name is lower-case or canonical.
+// Host is the :authority (net/http moves it out of the header map).
+func (hc *h2Ctx) header(name string) ([]byte, bool) {
+	if eqFold(s2b(name), "host") {
+		return s2b(hc.r.Host), hc.r.Host != ""
+	}
+	vs := hc.r.Header.Values(name)
+	if len(vs) == 0 {
+		return nil, false
+	}
+	return s2b(vs[0]), true
+}
+
+// Lookup implements plugin.Vars over the *http.Request. Values are valid until the phase
+// returns.
+func (hc *h2Ctx) Lookup(v *plugin.Var) ([]byte, bool) {
+	r := hc.r
+	switch v.Kind {
+	case plugin.VarArg:
+		if !hc.argsOK {
+			hc.args, _ = url.ParseQuery(b2s(hc.query))
+			hc.argsOK = true
+		}
+		if vs, ok := hc.args[v.Name]; ok && len(vs) > 0 {
+			return s2b(vs[0]), true
+		}
+		return nil, false
+	case plugin.VarHeader:
+		return hc.header(v.Name)
+	case plugin.VarCookie:
+		c, err := r.Cookie(v.Name)
+		if err != nil {
+			return nil, false
+		}
+		return s2b(c.Value), true
+	case plugin.VarURIParam:
+		return hc.params.Get(v.Name)
+	case plugin.VarPostArg:
+		return nil, false // needs the buffered form body (plugin runtime)
+	case plugin.VarURI:
+		return hc.matchPath, true
+	case plugin.VarRequestURI:
+		return hc.target, true
+	case plugin.VarQueryString:
+		return hc.query, true
+	case plugin.VarHost:
+		return hc.host, true
+	case plugin.VarRemoteAddr:
+		return hc.addrs.remote.AppendTo(hc.remoteBuf[:0]), true
+	case plugin.VarRemotePort:
+		return strconv.AppendUint(hc.remotePortBuf[:0], uint64(hc.addrs.peer.Port()), 10), true
+	case plugin.VarServerAddr:
+		return hc.addrs.local.Addr().AppendTo(hc.localBuf[:0]), true
+	case plugin.VarServerPort:
+		return strconv.AppendUint(hc.localPortBuf[:0], uint64(hc.addrs.local.Port()), 10), true
+	case plugin.VarRequestMethod:
+		return hc.method, true
+	case plugin.VarScheme:
+		return s2b(hc.scheme), true
+	case plugin.VarServerProtocol:
+		return s2b(r.Proto), true // "HTTP/2.0", as nginx's $server_protocol
+	case plugin.VarRouteID:
+		if hc.route == nil {
+			return nil, false
+		}
+		return s2b(hc.route.ID), true
+	case plugin.VarRouteName:
+		if hc.route == nil || hc.route.Name == "" {
+			return nil, false
+		}
+		return s2b(hc.route.Name), true
+	case plugin.VarServiceID:
+		if hc.route == nil || hc.route.ServiceID == "" {
+			return nil, false
+		}
+		return s2b(hc.route.ServiceID), true
+	case plugin.VarServiceName:
+		if hc.route == nil || hc.route.Service == nil || hc.route.Service.Name == "" {
+			return nil, false
+		}
+		return s2b(hc.route.Service.Name), true
+	case plugin.VarConsumerName, plugin.VarConsumerGroupID, plugin.VarRequestID:
+		return nil, false // set by auth and request-id plugins
+	case plugin.VarUnknown:
+		return hc.lookupNginx(v.Name)
+	}
+	return nil, false
+}
+
+// lookupNginx resolves the same untyped nginx variables as reqCtx.lookupNginx.
+func (hc *h2Ctx) lookupNginx(name string) ([]byte, bool) {
+	switch name {
+	case "content_type":
+		return hc.header("Content-Type")
+	case "content_length":
+		return hc.header("Content-Length")
+	case "is_args":
+		if len(hc.query) > 0 {
+			return s2b("?"), true
+		}
+		return nil, true
+	case "document_uri":
+		return hc.matchPath, true
+	case "realip_remote_addr":
+		return hc.addrs.peer.Addr().AppendTo(hc.realIPBuf[:0]), true
+	case "http_host":
+		return hc.header("host")
+	case "balancer_ip":
+		if n := hc.attempt.Current(); n != nil {
+			return s2b(n.Host), true
+		}
+	case "balancer_port":
+		if n := hc.attempt.Current(); n != nil {
+			return strconv.AppendInt(hc.balancerPortBuf[:0], int64(n.Port), 10), true
+		}
+	}
+	return nil, false
+}
+
+var _ plugin.Vars = (*h2Ctx)(nil)

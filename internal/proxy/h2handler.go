@@ -1,0 +1,139 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+
+	"github.com/sluicegw/sluice/internal/router"
+	"github.com/sluicegw/sluice/internal/snapshot"
+)
+
+// handleHTTP2 is the HTTP/2 engine's handler: the edge checks net/http leaves to Sluice,
+// normalization, one snapshot, route match and the same route checks and answers as
+// handleHTTP1, then forwarding by upstream scheme (h2forward.go).
+func (s *Server) handleHTTP2(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Server", s.opts.ServerName)
+	if st := s.checkH2Request(r); st != 0 {
+		writeErrorPageH2(w, st)
+		return
+	}
+	hc := acquireH2Ctx(s, r)
+	defer releaseH2Ctx(hc)
+	hc.scheme = "http"
+	if r.TLS != nil {
+		hc.scheme = "https"
+	}
+	var peer, local net.Addr
+	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+		peer, local = c.RemoteAddr(), c.LocalAddr()
+	}
+	var realIP []byte
+	if vs := r.Header.Values(s.opts.RealIPHeader); len(vs) > 0 {
+		realIP = s2b(vs[0])
+	}
+	hc.addrs = newClientAddrs(&s.trusted, peer, local, realIP)
+	if !hc.normalize() {
+		writeErrorPageH2(w, http.StatusBadRequest)
+		return
+	}
+	if s.opts.MaxBodyBytes > 0 && r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+	}
+	s.serveH2Request(w, hc)
+}
+
+// checkH2Request applies the HTTP/1.1 edge's target and Host rules; the HTTP/2 server has
+// already refused malformed framing and connection-specific fields. CONNECT (no :path) is
+// refused as nginx refuses it.
+func (s *Server) checkH2Request(r *http.Request) int {
+	switch {
+	case r.Method == http.MethodConnect:
+		return http.StatusMethodNotAllowed
+	case len(r.RequestURI) == 0 || r.RequestURI[0] != '/':
+		return http.StatusBadRequest
+	case checkTarget(s2b(r.RequestURI)) != 0 || !validHost(s2b(r.Host)):
+		return http.StatusBadRequest
+	case s.opts.MaxBodyBytes > 0 && r.ContentLength > s.opts.MaxBodyBytes:
+		return http.StatusRequestEntityTooLarge
+	}
+	return 0
+}
+
+// serveH2Request routes and answers hc, as Server.serve does for HTTP/1.1.
+func (s *Server) serveH2Request(w http.ResponseWriter, hc *h2Ctx) {
+	if s.opts.Snapshots == nil {
+		writeNotFoundH2(w)
+		return
+	}
+	hc.snap = s.opts.Snapshots.Load()
+	hc.match = router.Request{
+		Path:       hc.matchPath,
+		Host:       hc.host,
+		Method:     hc.method,
+		RemoteAddr: hc.addrs.remote,
+		Vars:       hc,
+	}
+	m := hc.snap.Router.Match(&hc.match, &hc.params)
+	if m == nil {
+		writeNotFoundH2(w)
+		return
+	}
+	hc.route = m.Value.(*snapshot.Route)
+	rt := hc.route
+	switch {
+	case rt.Failure != nil:
+		s.log.Error("route cannot be served", "route", rt.ID, "reason", rt.Failure.Reason)
+		writeErrorPageH2(w, rt.Failure.Status)
+		return
+	case rt.Unsupported != "":
+		writeJSONErrorH2(w, http.StatusServiceUnavailable,
+			"plugin "+rt.Unsupported+" is configured on route "+rt.ID+" but not available in this build")
+		return
+	case pluginsNeedHTTP1(hc.snap, rt):
+		// fail closed until this engine runs plugins (phases.go)
+		writeJSONErrorH2(w, http.StatusServiceUnavailable, "plugins on route "+rt.ID+" do not run over HTTP/2 yet")
+		return
+	}
+	// The plugin phases join here with the plugin runtime, through the same seam as
+	// HTTP/1.1 (phases.go); until then every route with plugins fails closed above.
+	u := rt.Upstream
+	if u == nil || len(u.Nodes()) == 0 {
+		writeErrorPageH2(w, http.StatusServiceUnavailable)
+		return
+	}
+	switch u.Scheme() {
+	case "grpc", "grpcs":
+		s.forwardH2(w, hc, u)
+	default:
+		s.forwardH2ToH1(w, hc, u)
+	}
+}
+
+// writeErrorPageH2 is writeErrorPage for net/http: the same nginx page and status.
+func writeErrorPageH2(w http.ResponseWriter, status int) {
+	page := errorPages[status]
+	h := w.Header()
+	h.Set("Content-Type", "text/html")
+	h.Set("Content-Length", strconv.Itoa(len(page)))
+	w.WriteHeader(status)
+	_, _ = w.Write(page)
+}
+
+func writeNotFoundH2(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain")
+	h.Set("Content-Length", strconv.Itoa(len(routeNotFound)))
+	w.WriteHeader(http.StatusNotFound)
+	_, _ = w.Write(routeNotFound)
+}
+
+// writeJSONErrorH2 is writeJSONError for net/http; msg must be JSON-safe.
+func writeJSONErrorH2(w http.ResponseWriter, status int, msg string) {
+	body := `{"error_msg":"` + msg + "\"}\n"
+	h := w.Header()
+	h.Set("Content-Type", "text/plain")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}

@@ -1,0 +1,331 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/netip"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluicegw/sluice/internal/pluginrt"
+	"github.com/sluicegw/sluice/plugin"
+)
+
+// plugin.Ctx on the HTTP/1.1 engine's reqCtx. Plugins change the client's request in place
+// (fasthttp's header, rc.upstreamPath and rc.query): buildUpstreamRequest copies it to the
+// upstream request after the request phases, so every change reaches the node.
+
+// pluginBodyLimit bounds a request body a plugin buffers with Ctx.Body.
+const pluginBodyLimit = 1 << 20
+
+var errBodyTooLarge = errors.New("request body larger than " + strconv.Itoa(pluginBodyLimit>>20) + " MiB: not buffered")
+
+// pluginState is the plugin side of one request.
+type pluginState struct {
+	rt     pluginrt.State
+	exited bool
+	// upstream is set once the upstream's response head was copied: response header
+	// setters then apply to it directly; before, they are also recorded and replayed onto it
+	// (headers set in rewrite/access persist onto the proxied response, as in APISIX).
+	upstream bool
+	respOps  []respHeaderOp
+
+	body       []byte
+	bodyRead   bool
+	bodyErr    error
+	bodyReader bytes.Reader
+	queryBuf   []byte
+	reqURIBuf  []byte
+
+	// streamed body filtering (filterStream)
+	pending     []byte
+	eofFiltered bool
+}
+
+type respHeaderOp struct {
+	op          uint8 // opSet, opAdd, opDel
+	name, value string
+}
+
+const (
+	opSet uint8 = iota
+	opAdd
+	opDel
+)
+
+// recycle returns the state cleared for the pool, keeping its buffers.
+func (ps *pluginState) recycle() pluginState {
+	ps.rt.Reset()
+	clear(ps.respOps)
+	ps.bodyReader.Reset(nil)
+	return pluginState{
+		rt:        ps.rt,
+		respOps:   ps.respOps[:0],
+		body:      ps.body[:0],
+		queryBuf:  ps.queryBuf[:0],
+		reqURIBuf: ps.reqURIBuf[:0],
+		pending:   ps.pending[:0],
+	}
+}
+
+var _ plugin.Ctx = (*reqCtx)(nil)
+
+func (rc *reqCtx) Method() []byte { return rc.fc.Request.Header.Method() }
+func (rc *reqCtx) URI() []byte    { return rc.matchPath }
+func (rc *reqCtx) RequestURI() []byte {
+	b := append(rc.plug.reqURIBuf[:0], rc.upstreamPath...)
+	if rc.query != nil {
+		b = append(b, '?')
+		b = append(b, rc.query...)
+	}
+	rc.plug.reqURIBuf = b
+	return b
+}
+func (rc *reqCtx) Host() []byte           { return rc.host }
+func (rc *reqCtx) RemoteAddr() netip.Addr { return rc.remote }
+func (rc *reqCtx) Scheme() string         { return rc.scheme }
+
+func (rc *reqCtx) Header(name string) ([]byte, bool) {
+	return present(rc.fc.Request.Header.Peek(name))
+}
+
+func (rc *reqCtx) VisitHeaders(fn func(name, value []byte)) {
+	for k, v := range rc.fc.Request.Header.All() {
+		fn(k, v)
+	}
+}
+
+func (rc *reqCtx) SetHeader(name, value string) { rc.fc.Request.Header.Set(name, value) }
+func (rc *reqCtx) AddHeader(name, value string) { rc.fc.Request.Header.Add(name, value) }
+func (rc *reqCtx) DelHeader(name string)        { rc.fc.Request.Header.Del(name) }
+
+func (rc *reqCtx) Arg(name string) ([]byte, bool) {
+	args := rc.fc.QueryArgs()
+	if !args.Has(name) {
+		return nil, false
+	}
+	return args.Peek(name), true
+}
+
+func (rc *reqCtx) SetArg(name, value string) {
+	rc.fc.QueryArgs().Set(name, value)
+	rc.syncQuery()
+}
+
+func (rc *reqCtx) DelArg(name string) {
+	rc.fc.QueryArgs().Del(name)
+	rc.syncQuery()
+}
+
+// syncQuery re-encodes the parsed query args into the query forwarded upstream.
+func (rc *reqCtx) syncQuery() {
+	rc.plug.queryBuf = rc.fc.QueryArgs().AppendBytes(rc.plug.queryBuf[:0])
+	rc.query = rc.plug.queryBuf
+}
+
+func (rc *reqCtx) Cookie(name string) ([]byte, bool) {
+	return present(rc.fc.Request.Header.Cookie(name))
+}
+
+// Body buffers the request body (up to pluginBodyLimit) and puts it back as the body that is
+// forwarded. A longer body is an error, and the request can no longer be forwarded intact:
+// it is answered 413 unless the plugin ends it itself.
+func (rc *reqCtx) Body() ([]byte, error) {
+	ps := &rc.plug
+	if ps.bodyRead {
+		return ps.body, ps.bodyErr
+	}
+	ps.bodyRead = true
+	fc := rc.fc
+	cl := fc.Request.Header.ContentLength()
+	if cl == 0 || cl < -1 {
+		return nil, nil
+	}
+	if cl > pluginBodyLimit {
+		ps.bodyErr = errBodyTooLarge // nothing read: the body still forwards intact
+		return nil, ps.bodyErr
+	}
+	src := fc.RequestBodyStream()
+	if src == nil {
+		ps.body = append(ps.body[:0], fc.Request.Body()...)
+		return ps.body, nil
+	}
+	r := clientBody{r: src, conn: fc.Conn(), timeout: rc.srv.opts.ClientBodyTimeout}
+	buf := ps.body[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > pluginBodyLimit {
+			ps.body, ps.bodyErr = buf, errBodyTooLarge
+			return nil, ps.bodyErr
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			ps.body, ps.bodyErr = buf, err
+			return nil, err
+		}
+	}
+	ps.body = buf
+	rc.setBodyStream(buf)
+	return ps.body, nil
+}
+
+func (rc *reqCtx) setBodyStream(b []byte) {
+	rc.plug.bodyReader.Reset(b)
+	rc.fc.Request.SetBodyStream(&rc.plug.bodyReader, len(b))
+}
+
+// SetBody replaces the forwarded request body.
+func (rc *reqCtx) SetBody(b []byte) {
+	ps := &rc.plug
+	if !ps.bodyRead {
+		// the client's body is replaced unread; fasthttp still drains it off the connection
+		ps.bodyRead = true
+	}
+	ps.body = append(ps.body[:0], b...)
+	ps.bodyErr = nil
+	rc.setBodyStream(ps.body)
+}
+
+// bodyBroken reports a request whose body was partly consumed by a failed Body call.
+func (ps *pluginState) bodyBroken() bool {
+	return ps.bodyErr != nil && len(ps.body) > 0
+}
+
+func (rc *reqCtx) SetURI(path string) {
+	rc.upstreamPath = append(rc.upstreamPath[:0], path...)
+}
+
+func (rc *reqCtx) SetRequestURI(uri string) {
+	path, query, hasQuery := cutString(uri, '?')
+	rc.upstreamPath = append(rc.upstreamPath[:0], path...)
+	if hasQuery {
+		rc.plug.queryBuf = append(rc.plug.queryBuf[:0], query...)
+		rc.query = rc.plug.queryBuf
+	} else {
+		rc.query = nil
+	}
+	rc.fc.QueryArgs().Parse(query)
+}
+
+func cutString(s string, sep byte) (before, after string, found bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == sep {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+func (rc *reqCtx) SetMethod(method string) { rc.fc.Request.Header.SetMethod(method) }
+
+// SetUpstreamHost sets the Host forwarded with pass_host "pass" (the default).
+func (rc *reqCtx) SetUpstreamHost(host string) { rc.fc.Request.Header.SetHost(host) }
+
+// Exit answers the request now: status and body (nil: nginx's page for the status; 200:
+// empty). Headers set before stay.
+func (rc *reqCtx) Exit(status int, body []byte) {
+	rc.plug.exited = true
+	fc := rc.fc
+	fc.SetStatusCode(status)
+	if body != nil {
+		if len(fc.Response.Header.ContentType()) == 0 {
+			fc.Response.Header.SetContentType("text/plain")
+		}
+		fc.Response.SetBody(body)
+		return
+	}
+	if status == fasthttp.StatusOK {
+		fc.Response.ResetBody()
+		return
+	}
+	fc.Response.Header.SetContentType("text/html")
+	if page, ok := errorPages[status]; ok {
+		fc.Response.SetBodyRaw(page)
+		return
+	}
+	line := strconv.Itoa(status) + " " + fasthttp.StatusMessage(status)
+	fc.Response.SetBodyString("<html>\r\n<head><title>" + line + "</title></head>\r\n<body>\r\n<center><h1>" +
+		line + "</h1></center>\r\n<hr><center>sluice</center>\r\n</body>\r\n</html>\r\n")
+}
+
+func (rc *reqCtx) Exited() bool { return rc.plug.exited }
+
+func (rc *reqCtx) Status() int        { return rc.fc.Response.StatusCode() }
+func (rc *reqCtx) SetStatus(code int) { rc.fc.SetStatusCode(code) }
+
+func (rc *reqCtx) RespHeader(name string) ([]byte, bool) {
+	return present(rc.fc.Response.Header.Peek(name))
+}
+
+func (rc *reqCtx) SetRespHeader(name, value string) { rc.respHeader(opSet, name, value) }
+func (rc *reqCtx) AddRespHeader(name, value string) { rc.respHeader(opAdd, name, value) }
+func (rc *reqCtx) DelRespHeader(name string)        { rc.respHeader(opDel, name, "") }
+
+func (rc *reqCtx) respHeader(op uint8, name, value string) {
+	if !rc.plug.upstream && !rc.plug.exited {
+		rc.plug.respOps = append(rc.plug.respOps, respHeaderOp{op, name, value})
+	}
+	applyRespOp(&rc.fc.Response.Header, respHeaderOp{op, name, value})
+}
+
+func applyRespOp(h *fasthttp.ResponseHeader, o respHeaderOp) {
+	switch o.op {
+	case opSet:
+		h.Set(o.name, o.value)
+	case opAdd:
+		h.Add(o.name, o.value)
+	case opDel:
+		h.Del(o.name)
+	}
+}
+
+// replayRespHeaders applies the response headers set before forwarding onto the upstream's
+// response head, which replaced them.
+func (rc *reqCtx) replayRespHeaders() {
+	rc.plug.upstream = true
+	for _, o := range rc.plug.respOps {
+		applyRespOp(&rc.fc.Response.Header, o)
+	}
+}
+
+func (rc *reqCtx) RouteID() string {
+	if rc.route == nil {
+		return ""
+	}
+	return rc.route.ID
+}
+
+func (rc *reqCtx) ServiceID() string {
+	if rc.route == nil {
+		return ""
+	}
+	return rc.route.ServiceID
+}
+
+func (rc *reqCtx) Consumer() *plugin.Consumer        { return rc.plug.rt.Consumer() }
+func (rc *reqCtx) AttachConsumer(c *plugin.Consumer) { rc.plug.rt.AttachConsumer(c) }
+func (rc *reqCtx) Credentials() any                  { return rc.plug.rt.Credentials() }
+func (rc *reqCtx) Set(key, value any)                { rc.plug.rt.Set(key, value) }
+func (rc *reqCtx) Get(key any) any                   { return rc.plug.rt.Get(key) }
+
+// consumerVar answers $consumer_name and $consumer_group_id.
+func (rc *reqCtx) consumerVar(k plugin.VarKind) ([]byte, bool) {
+	c := rc.plug.rt.Consumer()
+	switch {
+	case c == nil:
+		return nil, false
+	case k == plugin.VarConsumerName:
+		return s2b(c.Username), true
+	case k == plugin.VarConsumerGroupID && c.GroupID != "":
+		return s2b(c.GroupID), true
+	}
+	return nil, false
+}
