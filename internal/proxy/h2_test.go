@@ -301,3 +301,32 @@ func TestRequestHeaderRole(t *testing.T) {
 		}
 	}
 }
+
+// TestH2ClientResetEndsUpstream: a client resetting its stream mid-response closes the
+// HTTP/1.1 node's connection instead of leaving it waiting.
+func TestH2ClientResetEndsUpstream(t *testing.T) {
+	upstreamGone := make(chan struct{})
+	up := origin(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "first\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // the node notices its client (the gateway) went away
+		close(upstreamGone)
+	})
+	_, addr := startProxy(t, Options{}, testRoute{id: "1", uri: "/", up: &model.Upstream{Nodes: nodes(up)}})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/", nil)
+	resp, err := h2c().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "first\n" {
+		t.Fatalf("first chunk: %q %v", buf, err)
+	}
+	cancel() // RST_STREAM
+	select {
+	case <-upstreamGone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the node's connection stayed open after the client reset its stream")
+	}
+}

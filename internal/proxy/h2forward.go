@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -130,6 +131,10 @@ func (s *Server) respondH1ToH2(w http.ResponseWriter, rctl *http.ResponseControl
 		return
 	}
 	defer body.Close()
+	// A client resetting its stream must not leave the node's connection waiting for data
+	// nobody will read (the HTTP/2 path sees the reset only here, not on a write).
+	stop := context.AfterFunc(hc.r.Context(), func() { _ = c.NetConn().Close() })
+	defer stop()
 	if cl >= 0 {
 		h.Set("Content-Length", strconv.Itoa(cl))
 	}

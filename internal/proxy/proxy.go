@@ -1,11 +1,12 @@
 // Package proxy owns the data-plane HTTP listeners and the request path: the strict HTTP/1.1
 // edge (edge.go), URI normalization (normalize.go), the pooled per-request context that
 // implements plugin.Vars (reqctx.go), the phase seam where plugins will run (phases.go), and
-// forwarding with APISIX's semantics (forward.go, headers.go, websocket.go).
+// forwarding with APISIX's semantics (forward.go, headers.go, websocket.go), and the HTTP/2
+// engine with its own request context and forwarding (h2*.go).
 //
 // Sluice owns the listener (DESIGN.md "The request path", step 0): it accepts every
-// connection itself and hands it to an engine — fasthttp for HTTP/1.1 today; the HTTP/2
-// preface sniff dispatches to http2.Server at the one place marked in serveConn.
+// connection itself and hands it to an engine — fasthttp for HTTP/1.1, x/net/http2's server
+// for connections opening with the HTTP/2 preface (serveConn).
 //
 // Behaviour worth knowing, each matching APISIX/nginx unless noted:
 //   - A request body is read up to 64 KiB before a node is contacted (nginx buffers it all):

@@ -193,6 +193,21 @@ func TestH2CToHTTP1Upstream(t *testing.T) {
 		}
 	})
 
+	t.Run("routes with plugins fail closed", func(t *testing.T) {
+		// the HTTP/2 engine does not run plugins yet: never proxied without key-auth
+		put(t, n, "/routes/h2auth", fmt.Sprintf(`{"uri":"/h2auth","plugins":{"key-auth":{}},"upstream":{"nodes":{"%s":1}}}`, origin.addr()))
+		waitFor(t, n.proxyURL("/h2auth"), func(st int, _ string) bool { return st == 401 })
+		resp, err := c.Get(n.proxyURL("/h2auth"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 503 || strings.Contains(string(b), "proto=") {
+			t.Errorf("got %d %q, want 503 without reaching the origin", resp.StatusCode, b)
+		}
+	})
+
 	if d := dials.Load(); d != 1 {
 		t.Errorf("h2c client dialled %d connections, want 1 (all streams on one)", d)
 	}
