@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -326,6 +327,45 @@ type trackedConn struct {
 	// peeked: bytes read by the preface sniff, read again first (peekBuf holds them).
 	peeked  []byte
 	peekBuf [len(clientPreface)]byte
+	// The deadlines as last armed through the methods below, with their timeouts (coarse
+	// re-arming). A deadline set on tc.Conn directly bypasses them: do that only before
+	// the engine takes the connection (the preface sniff) or after it let go.
+	rdl, wdl   time.Time
+	rdur, wdur time.Duration
+}
+
+// fasthttp re-arms the read deadline twice and the write deadline once per request, each a
+// runtime timer update. A deadline later than the armed one by less than 1/128 of its timeout
+// is not re-armed (the peer gets between 127/128 and all of the timeout, as with nginx's
+// coarse timers); an earlier one or a cleared one always is.
+func (tc *trackedConn) SetReadDeadline(t time.Time) error {
+	if coarseSkip(t, tc.rdl, tc.rdur) {
+		return nil
+	}
+	tc.rdl, tc.rdur = t, time.Until(t)
+	return tc.Conn.SetReadDeadline(t)
+}
+
+func (tc *trackedConn) SetWriteDeadline(t time.Time) error {
+	if coarseSkip(t, tc.wdl, tc.wdur) {
+		return nil
+	}
+	tc.wdl, tc.wdur = t, time.Until(t)
+	return tc.Conn.SetWriteDeadline(t)
+}
+
+func (tc *trackedConn) SetDeadline(t time.Time) error {
+	d := time.Until(t)
+	tc.rdl, tc.rdur, tc.wdl, tc.wdur = t, d, t, d
+	return tc.Conn.SetDeadline(t)
+}
+
+func coarseSkip(t, armed time.Time, dur time.Duration) bool {
+	if t.IsZero() || armed.IsZero() {
+		return t.IsZero() && armed.IsZero()
+	}
+	ext := t.Sub(armed)
+	return ext >= 0 && ext < dur>>7
 }
 
 func (tc *trackedConn) Read(p []byte) (n int, err error) {
@@ -365,6 +405,10 @@ func (s *Server) connState(c net.Conn, st fasthttp.ConnState) {
 		tc.state.Store(int32(st))
 		if st == fasthttp.StateIdle {
 			tc.sawLF = false
+			// The response was just flushed: the client's next request cannot be here
+			// yet. Let the other connections run first, so fasthttp's next read usually
+			// finds it instead of paying an EAGAIN read and a netpoller park/wake.
+			runtime.Gosched()
 		}
 	}
 }
