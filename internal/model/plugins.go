@@ -168,6 +168,11 @@ func (c *Checker) checkPlugins(plugins map[string]any, schemaType string, stream
 			}
 			return fmt.Sprintf("failed to check the configuration of plugin %s err: %s", name, msg)
 		}
+		if st == schemaTypeMain {
+			if msg := checkSemantics(def, conf); msg != "" {
+				return fmt.Sprintf("failed to check the configuration of plugin %s err: %s", name, msg)
+			}
+		}
 		if meta == nil {
 			continue
 		}
@@ -234,4 +239,35 @@ func (c *Checker) CheckPluginMetadata(name string, obj map[string]any) error {
 	}
 	obj["id"] = name
 	return nil
+}
+
+// checkSemantics compiles conf with the plugin's New, so the checks APISIX makes in a plugin's
+// check_schema beyond its JSON Schema (an ip list that does not parse, a regex, cors
+// credentials with "*") reject the write instead of failing the route later. The instance is
+// closed at once.
+func checkSemantics(def *plugin.Definition, conf map[string]any) string {
+	if def.New == nil {
+		return ""
+	}
+	clean := conf
+	if _, ok := conf["_meta"]; ok {
+		clean = make(map[string]any, len(conf))
+		for k, v := range conf {
+			if k != "_meta" {
+				clean[k] = v
+			}
+		}
+	}
+	raw, err := json.Marshal(clean)
+	if err != nil {
+		return err.Error()
+	}
+	inst, err := def.New(raw, plugin.Env{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err.Error()
+	}
+	if c, ok := inst.(plugin.Closer); ok {
+		c.Close()
+	}
+	return ""
 }
