@@ -16,7 +16,7 @@ import (
 // client connection preface, and a connection that starts with it goes to x/net/http2's
 // server (h2c with prior knowledge, on every node_listen port next to HTTP/1.1). TLS with
 // ALPN "h2" hands its connection to the same serveH2. Requests then take the same snapshot,
-// router and route checks as HTTP/1.1 (h2handler.go).
+// router, route checks and plugin chains as HTTP/1.1 (h2handler.go, h2plugin.go).
 
 // clientPreface starts every HTTP/2 connection (RFC 9113 §3.4).
 const clientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"

@@ -4,9 +4,10 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"sync"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/snapshot"
@@ -20,6 +21,7 @@ import (
 type h2Ctx struct {
 	srv *Server
 	r   *http.Request
+	w   h2Writer // the stream's ResponseWriter; everything writes through it
 
 	snap   *snapshot.Snapshot
 	route  *snapshot.Route
@@ -35,7 +37,7 @@ type h2Ctx struct {
 
 	addrs   clientAddrs
 	scheme  string
-	args    url.Values // parsed on the first arg_* lookup
+	args    *fasthttp.Args // parsed on the first arg_* lookup (queryArgs)
 	argsOK  bool
 	attempt upstream.Attempt
 	// statuses of the tries, X-APISIX-Upstream-Status
@@ -44,22 +46,37 @@ type h2Ctx struct {
 	remoteBuf, realIPBuf, localBuf [48]byte
 	remotePortBuf, localPortBuf    [8]byte
 	balancerPortBuf                [8]byte
+
+	// The plugin side (h2plugin.go): the response's status (an exit's, the upstream's, or
+	// what was written), the body of a response the gateway made itself, a buffered
+	// request body lent to the forwarders, and the runtime's per-request state.
+	status   int
+	respBody []byte
+	reqBody  bufferedBody
+	plug     pluginState
 }
 
 var h2CtxPool = sync.Pool{New: func() any { return new(h2Ctx) }}
 
-func acquireH2Ctx(s *Server, r *http.Request) *h2Ctx {
+func acquireH2Ctx(s *Server, w http.ResponseWriter, r *http.Request) *h2Ctx {
 	hc := h2CtxPool.Get().(*h2Ctx)
 	hc.srv, hc.r = s, r
+	hc.w = h2Writer{ResponseWriter: w, hc: hc}
 	return hc
 }
 
 func releaseH2Ctx(hc *h2Ctx) {
 	hc.attempt.Reset()
 	hc.params.Reset()
+	if hc.args != nil {
+		hc.args.Reset()
+	}
 	*hc = h2Ctx{
 		params:       hc.params,
 		attempt:      hc.attempt,
+		args:         hc.args,
+		respBody:     hc.respBody[:0],
+		plug:         hc.plug.recycle(),
 		upstreamPath: hc.upstreamPath[:0],
 		matchPath:    hc.matchPath[:0],
 		host:         hc.host[:0],
@@ -144,22 +161,11 @@ func (hc *h2Ctx) Lookup(v *plugin.Var) ([]byte, bool) {
 	r := hc.r
 	switch v.Kind {
 	case plugin.VarArg:
-		if !hc.argsOK {
-			hc.args, _ = url.ParseQuery(b2s(hc.query))
-			hc.argsOK = true
-		}
-		if vs, ok := hc.args[v.Name]; ok && len(vs) > 0 {
-			return s2b(vs[0]), true
-		}
-		return nil, false
+		return present(hc.queryArgs().Peek(v.Name))
 	case plugin.VarHeader:
 		return hc.header(v.Name)
 	case plugin.VarCookie:
-		c, err := r.Cookie(v.Name)
-		if err != nil {
-			return nil, false
-		}
-		return s2b(c.Value), true
+		return hc.Cookie(v.Name)
 	case plugin.VarURIParam:
 		return hc.params.Get(v.Name)
 	case plugin.VarPostArg:
@@ -206,8 +212,10 @@ func (hc *h2Ctx) Lookup(v *plugin.Var) ([]byte, bool) {
 			return nil, false
 		}
 		return s2b(hc.route.Service.Name), true
-	case plugin.VarConsumerName, plugin.VarConsumerGroupID, plugin.VarRequestID:
-		return nil, false // set by auth and request-id plugins
+	case plugin.VarConsumerName, plugin.VarConsumerGroupID:
+		return hc.consumerVar(v.Kind)
+	case plugin.VarRequestID:
+		return nil, false // set by the request-id plugin
 	case plugin.VarUnknown:
 		return hc.lookupNginx(v.Name)
 	}

@@ -98,7 +98,9 @@ func (s *Server) forwardH2ToH1(w http.ResponseWriter, hc *h2Ctx, u *upstream.Ups
 	s.respondH1ToH2(w, rctl, hc, c, resp, rtt)
 }
 
-// respondH1ToH2 writes an HTTP/1.1 node's response to the HTTP/2 client.
+// respondH1ToH2 writes an HTTP/1.1 node's response to the HTTP/2 client: header_filter on
+// its head, then body_filter over the body (whole when it was read with the head, else
+// chunk by chunk as it streams).
 func (s *Server) respondH1ToH2(w http.ResponseWriter, rctl *http.ResponseController, hc *h2Ctx,
 	c *upstream.Conn, resp *fasthttp.Response, rtt time.Duration) {
 	status := resp.StatusCode()
@@ -109,11 +111,14 @@ func (s *Server) respondH1ToH2(w http.ResponseWriter, rctl *http.ResponseControl
 		return
 	}
 	h := w.Header()
+	hc.takeUpstreamHead(h)
 	copyH1ResponseHeader(h, &resp.Header)
 	if status >= 500 && status <= 599 {
 		h.Set(hdrUpstreamStatus, string(hc.statuses))
 	}
+	hc.status = status
 	cl := resp.Header.ContentLength()
+	filters := hc.plug.rt.HasBodyFilters()
 	body := c.Body()
 	if body == nil {
 		// small body, already read: hand the connection back before writing
@@ -125,7 +130,14 @@ func (s *Server) respondH1ToH2(w http.ResponseWriter, rctl *http.ResponseControl
 		case cl > 0: // HEAD: the length the body would have
 			h.Set("Content-Length", strconv.Itoa(cl))
 		}
-		w.WriteHeader(status)
+		s.runHeaderFilterH2(hc)
+		if filters {
+			data = hc.filterChunk(data, true)
+			if len(data) > 0 || cl <= 0 {
+				h.Set("Content-Length", strconv.Itoa(len(data)))
+			}
+		}
+		w.WriteHeader(hc.Status())
 		_, _ = w.Write(data)
 		hc.attempt.Finish(rtt)
 		return
@@ -136,9 +148,13 @@ func (s *Server) respondH1ToH2(w http.ResponseWriter, rctl *http.ResponseControl
 	stop := context.AfterFunc(hc.r.Context(), func() { _ = c.NetConn().Close() })
 	defer stop()
 	if cl >= 0 {
-		h.Set("Content-Length", strconv.Itoa(cl))
+		h.Set("Content-Length", strconv.Itoa(cl)) // seen by header_filter, as on HTTP/1.1
 	}
-	w.WriteHeader(status)
+	s.runHeaderFilterH2(hc)
+	if filters {
+		h.Del("Content-Length") // a body filter may change the length
+	}
+	w.WriteHeader(hc.Status())
 	_ = rctl.Flush() // SSE: the head goes out before the first event
 	if upErr, _ := s.streamToClient(w, rctl, body, hc); upErr != nil {
 		abortStream(body)
@@ -216,14 +232,21 @@ func (s *Server) forwardH2(w http.ResponseWriter, hc *h2Ctx, u *upstream.Upstrea
 	hc.attempt.Finish(rtt)
 }
 
-// respondH2 writes an HTTP/2 node's response: head, body as it arrives, then its trailers.
+// respondH2 writes an HTTP/2 node's response: head (after header_filter), body as it arrives
+// (through body_filter), then its trailers.
 func (s *Server) respondH2(w http.ResponseWriter, hc *h2Ctx, resp *http.Response) {
 	h := w.Header()
+	hc.takeUpstreamHead(h)
 	copyH2ResponseHeader(h, resp.Header)
 	if resp.StatusCode >= 500 && resp.StatusCode <= 599 {
 		h.Set(hdrUpstreamStatus, string(hc.statuses))
 	}
-	w.WriteHeader(resp.StatusCode)
+	hc.status = resp.StatusCode
+	s.runHeaderFilterH2(hc)
+	if hc.plug.rt.HasBodyFilters() {
+		h.Del("Content-Length") // a body filter may change the length
+	}
+	w.WriteHeader(hc.Status())
 	rctl := http.NewResponseController(w)
 	// A gRPC "trailers-only" answer (an error status in the head, no body) must reach the
 	// client as one HEADERS frame ending the stream: flushing it early would split it.
@@ -244,23 +267,29 @@ func (s *Server) respondH2(w http.ResponseWriter, hc *h2Ctx, resp *http.Response
 	}
 }
 
-// streamToClient copies a node's body to the client, flushing each chunk as it arrives.
-// upErr is the node's error (nil at the body's end), clientErr the client's.
+// streamToClient copies a node's body to the client through the body filters, flushing
+// each chunk as it arrives; the filters see eof once, also when the last read carried no
+// bytes. upErr is the node's error (nil at the body's end), clientErr the client's.
 func (s *Server) streamToClient(w io.Writer, rctl *http.ResponseController, src io.Reader, hc *h2Ctx) (upErr, clientErr error) {
 	bp := bodyBufPool.Get().(*[]byte)
 	defer bodyBufPool.Put(bp)
 	buf := *bp
 	for {
 		n, err := src.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
+		eof := errors.Is(err, io.EOF)
+		chunk := buf[:n]
+		if n > 0 || eof {
+			chunk = hc.filterChunk(chunk, eof)
+		}
+		if len(chunk) > 0 {
+			if _, werr := w.Write(chunk); werr != nil {
 				return nil, werr
 			}
 			if werr := rctl.Flush(); werr != nil {
 				return nil, werr
 			}
 		}
-		if err == io.EOF {
+		if eof {
 			return nil, nil
 		}
 		if err != nil {

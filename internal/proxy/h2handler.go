@@ -10,16 +10,17 @@ import (
 )
 
 // handleHTTP2 is the HTTP/2 engine's handler: the edge checks net/http leaves to Sluice,
-// normalization, one snapshot, route match and the same route checks and answers as
-// handleHTTP1, then forwarding by upstream scheme (h2forward.go).
-func (s *Server) handleHTTP2(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Server", s.opts.ServerName)
+// normalization, one snapshot, route match and the same route checks, plugin phases and
+// answers as handleHTTP1, then forwarding by upstream scheme (h2forward.go).
+func (s *Server) handleHTTP2(rw http.ResponseWriter, r *http.Request) {
+	rw.Header().Set("Server", s.opts.ServerName)
 	if st := s.checkH2Request(r); st != 0 {
-		writeErrorPageH2(w, st)
+		writeErrorPageH2(rw, st)
 		return
 	}
-	hc := acquireH2Ctx(s, r)
+	hc := acquireH2Ctx(s, rw, r)
 	defer releaseH2Ctx(hc)
+	w := &hc.w // records the status for the log phase
 	hc.scheme = "http"
 	if r.TLS != nil {
 		hc.scheme = "https"
@@ -38,8 +39,11 @@ func (s *Server) handleHTTP2(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.opts.MaxBodyBytes > 0 && r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		// rw itself: MaxBytesReader tells the server to close the connection through it
+		r.Body = http.MaxBytesReader(rw, r.Body, s.opts.MaxBodyBytes)
 	}
+	// log runs once the response was handed to the stream, also when it was aborted
+	defer logPhase(&hc.plug, hc)
 	s.serveH2Request(w, hc)
 }
 
@@ -76,7 +80,7 @@ func (s *Server) serveH2Request(w http.ResponseWriter, hc *h2Ctx) {
 	}
 	m := hc.snap.Router.Match(&hc.match, &hc.params)
 	if m == nil {
-		writeNotFoundH2(w)
+		s.serveUnmatchedH2(w, hc) // global rules run before the 404, as in APISIX
 		return
 	}
 	hc.route = m.Value.(*snapshot.Route)
@@ -90,13 +94,12 @@ func (s *Server) serveH2Request(w http.ResponseWriter, hc *h2Ctx) {
 		writeJSONErrorH2(w, http.StatusServiceUnavailable,
 			"plugin "+rt.Unsupported+" is configured on route "+rt.ID+" but not available in this build")
 		return
-	case pluginsNeedHTTP1(hc.snap, rt):
-		// fail closed until this engine runs plugins (phases.go)
-		writeJSONErrorH2(w, http.StatusServiceUnavailable, "plugins on route "+rt.ID+" do not run over HTTP/2 yet")
+	}
+	hc.plug.rt.Begin(hc.snap.Plugins, true, rt.Chain)
+	if requestPhases(&hc.plug, hc) {
+		s.writeOwnH2(w, hc)
 		return
 	}
-	// The plugin phases join here with the plugin runtime, through the same seam as
-	// HTTP/1.1 (phases.go); until then every route with plugins fails closed above.
 	u := rt.Upstream
 	if u == nil || len(u.Nodes()) == 0 {
 		writeErrorPageH2(w, http.StatusServiceUnavailable)

@@ -3,10 +3,11 @@ package proxy
 import (
 	"errors"
 	"io"
+	"net/http"
 
-	"github.com/valyala/fasthttp"
-
+	"github.com/sluicegw/sluice/internal/pluginrt"
 	"github.com/sluicegw/sluice/internal/snapshot"
+	"github.com/sluicegw/sluice/plugin"
 )
 
 // Phase is a point of the request lifecycle where plugins run (DESIGN.md "The request path",
@@ -26,7 +27,9 @@ var phaseNames = [...]string{"rewrite", "access", "before_proxy", "header_filter
 
 func (p Phase) String() string { return phaseNames[p] }
 
-// The plugin seam, run by internal/pluginrt over the reqCtx's plugin.Ctx (pluginctx.go):
+// The plugin seam, run by internal/pluginrt over either engine's plugin.Ctx: reqCtx for
+// HTTP/1.1 (pluginctx.go), h2Ctx for HTTP/2 (h2plugin.go). Both drive the same
+// engine-neutral helpers below (requestPhases, unmatchedPhases, ownResponse, logPhase):
 //
 //   - runRequestPhases runs rewrite, access and before_proxy in APISIX 3.18's order: global
 //     rewrite, route rewrite, consumer merge (+ rewrite of the consumer's new plugins),
@@ -42,34 +45,56 @@ func (p Phase) String() string { return phaseNames[p] }
 
 // runRequestPhases returns true when a plugin answered the request itself.
 func (s *Server) runRequestPhases(rc *reqCtx) (answered bool) {
-	ps := &rc.plug
-	ps.rt.Begin(rc.snap.Plugins, true, rc.route.Chain)
-	if !ps.rt.Active() {
-		return false
-	}
-	if ps.rt.RunRewrite(rc) || ps.rt.RunAccess(rc) || ps.rt.RunBeforeProxy(rc) {
-		return true
-	}
-	if ps.bodyBroken() {
-		// a plugin read part of a body too large to buffer and did not answer: it cannot
-		// be forwarded intact
-		rc.Exit(fasthttp.StatusRequestEntityTooLarge, nil)
-		return true
-	}
-	return false
+	rc.plug.rt.Begin(rc.snap.Plugins, true, rc.route.Chain)
+	return requestPhases(&rc.plug, rc)
 }
 
 // serveUnmatched answers a request no route matched: the global rules' rewrite and access
 // run first (they may answer it), then APISIX's 404.
 func (s *Server) serveUnmatched(rc *reqCtx) {
-	ps := &rc.plug
-	ps.rt.Begin(rc.snap.Plugins, false, nil)
-	if ps.rt.Active() && (ps.rt.RunRewrite(rc) || ps.rt.RunAccess(rc)) {
-		s.runHeaderFilter(rc)
-		return
+	if !unmatchedPhases(&rc.plug, rc.snap.Plugins, rc) {
+		writeNotFound(rc.fc)
 	}
-	writeNotFound(rc.fc)
 	s.runHeaderFilter(rc)
+}
+
+// The engine-neutral halves of the seam: c is either engine's plugin.Ctx and ps its state.
+
+// requestPhases runs rewrite, access and before_proxy for a matched route once ps.rt began;
+// true means the request was answered (by a plugin, or 413 for a body a plugin broke).
+func requestPhases(ps *pluginState, c plugin.Ctx) (answered bool) {
+	if !ps.rt.Active() {
+		return false
+	}
+	if ps.rt.RunRewrite(c) || ps.rt.RunAccess(c) || ps.rt.RunBeforeProxy(c) {
+		return true
+	}
+	if ps.bodyBroken() {
+		// a plugin read part of a body too large to buffer and did not answer: it cannot
+		// be forwarded intact
+		c.Exit(http.StatusRequestEntityTooLarge, nil)
+		return true
+	}
+	return false
+}
+
+// unmatchedPhases runs the global rules' rewrite and access for a request no route
+// matched; true means one of them answered it (else the engine answers 404).
+func unmatchedPhases(ps *pluginState, set *pluginrt.Set, c plugin.Ctx) (answered bool) {
+	ps.rt.Begin(set, false, nil)
+	return ps.rt.Active() && (ps.rt.RunRewrite(c) || ps.rt.RunAccess(c))
+}
+
+// ownResponse reports a response the gateway made itself (a plugin's exit, the 404): its
+// whole body goes through the body filters at once, and no upstream head replaced the
+// response headers plugins set.
+func ownResponse(ps *pluginState, route *snapshot.Route) bool { return ps.exited || route == nil }
+
+// logPhase runs the log phase.
+func logPhase(ps *pluginState, c plugin.Ctx) {
+	if ps.rt.Active() {
+		ps.rt.RunLog(c)
+	}
 }
 
 // runHeaderFilter runs the header_filter phase on the response about to be written. On an
@@ -81,7 +106,7 @@ func (s *Server) runHeaderFilter(rc *reqCtx) {
 	if !ps.rt.Active() {
 		return
 	}
-	own := ps.exited || rc.route == nil
+	own := ownResponse(ps, rc.route)
 	if !own {
 		rc.replayRespHeaders()
 	}
@@ -128,15 +153,4 @@ func (s *Server) filterStream(rc *reqCtx, p []byte, n int, err error) (int, erro
 func (rc *reqCtx) hasBodyFilters() bool { return rc.plug.rt.HasBodyFilters() }
 
 // runLog runs the log phase.
-func (s *Server) runLog(rc *reqCtx) {
-	if rc.plug.rt.Active() {
-		rc.plug.rt.RunLog(rc)
-	}
-}
-
-// pluginsNeedHTTP1 reports a request the HTTP/2 engine must refuse (503) until it runs
-// plugins: the route has a chain, or global rules exist. Serving it without them would
-// bypass auth and access control.
-func pluginsNeedHTTP1(snap *snapshot.Snapshot, rt *snapshot.Route) bool {
-	return rt.Chain != nil || snap.Plugins != nil && (snap.Plugins.Global != nil || snap.Plugins.GlobalBroken != "")
-}
+func (s *Server) runLog(rc *reqCtx) { logPhase(&rc.plug, rc) }

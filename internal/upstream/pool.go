@@ -78,8 +78,8 @@ type Conn struct {
 	rArm, wArm int64
 	rDur, wDur time.Duration
 	idleSince  int64 // monoNow when released to the pool
-	served     int       // requests completed on the connection
-	reused     bool      // taken from the idle pool for the current request
+	served     int   // requests completed on the connection
+	reused     bool  // taken from the idle pool for the current request
 	inUse      bool
 
 	// per request, reset by RoundTrip

@@ -193,19 +193,55 @@ func TestH2CToHTTP1Upstream(t *testing.T) {
 		}
 	})
 
-	t.Run("routes with plugins fail closed", func(t *testing.T) {
-		// the HTTP/2 engine does not run plugins yet: never proxied without key-auth
+	t.Run("key-auth runs over h2c", func(t *testing.T) {
+		// the same plugin chain as HTTP/1.1: never proxied without the key
+		put(t, n, "/consumers", `{"username":"h2jack","plugins":{"key-auth":{"key":"h2-key"}}}`)
 		put(t, n, "/routes/h2auth", fmt.Sprintf(`{"uri":"/h2auth","plugins":{"key-auth":{}},"upstream":{"nodes":{"%s":1}}}`, origin.addr()))
-		waitFor(t, n.proxyURL("/h2auth"), func(st int, _ string) bool { return st == 401 })
-		resp, err := c.Get(n.proxyURL("/h2auth"))
+		waitFor(t, n.proxyURL("/h2auth?apikey=h2-key"), func(st int, _ string) bool { return st == 200 })
+		get := func(key string) (*http.Response, string) {
+			req, _ := http.NewRequest("GET", n.proxyURL("/h2auth"), nil)
+			if key != "" {
+				req.Header.Set("apikey", key)
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.ProtoMajor != 2 {
+				t.Errorf("client spoke %s, want HTTP/2", resp.Proto)
+			}
+			return resp, string(b)
+		}
+		if resp, b := get(""); resp.StatusCode != 401 || b != `{"message":"Missing API key in request"}`+"\n" ||
+			resp.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("without a key: %d %q %v, want 401 without reaching the origin", resp.StatusCode, b, resp.Header)
+		}
+		if resp, b := get("bad"); resp.StatusCode != 401 || strings.Contains(b, "proto=") {
+			t.Errorf("with a wrong key: %d %q", resp.StatusCode, b)
+		}
+		if resp, b := get("h2-key"); resp.StatusCode != 200 || !strings.Contains(b, "proto=HTTP/1.1 method=GET path=/h2auth") {
+			t.Errorf("with the key: %d %q", resp.StatusCode, b)
+		}
+	})
+
+	t.Run("global rules run before the h2c 404", func(t *testing.T) {
+		put(t, n, "/global_rules/h2", `{"plugins":{"response-rewrite":{"status_code":418,"body":"global rule\n","headers":{"set":{"X-Global":"1"}}}}}`)
+		waitFor(t, n.proxyURL("/h2-nowhere"), func(st int, _ string) bool { return st == 418 })
+		resp, err := c.Get(n.proxyURL("/h2-nowhere"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 503 || strings.Contains(string(b), "proto=") {
-			t.Errorf("got %d %q, want 503 without reaching the origin", resp.StatusCode, b)
+		if resp.StatusCode != 418 || string(b) != "global rule\n" || resp.Header.Get("X-Global") != "1" {
+			t.Errorf("unmatched with a global rule: %d %q %v", resp.StatusCode, b, resp.Header)
 		}
+		if r := do(t, "DELETE", n.adminURL("/global_rules/h2"), configuredKey, ""); r.Status != 200 {
+			t.Fatalf("DELETE global rule: %d %s", r.Status, r.Body)
+		}
+		waitFor(t, n.proxyURL("/h2-nowhere"), func(st int, _ string) bool { return st == 404 })
 	})
 
 	if d := dials.Load(); d != 1 {
