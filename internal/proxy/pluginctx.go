@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -97,7 +98,13 @@ func (rc *reqCtx) VisitHeaders(fn func(name, value []byte)) {
 	}
 }
 
-func (rc *reqCtx) SetHeader(name, value string) { rc.fc.Request.Header.Set(name, value) }
+func (rc *reqCtx) SetHeader(name, value string) {
+	if strings.EqualFold(name, "Cookie") {
+		// fasthttp parses a set Cookie into its cookie list, appending to what is there
+		rc.fc.Request.Header.Del(name)
+	}
+	rc.fc.Request.Header.Set(name, value)
+}
 func (rc *reqCtx) AddHeader(name, value string) { rc.fc.Request.Header.Add(name, value) }
 func (rc *reqCtx) DelHeader(name string)        { rc.fc.Request.Header.Del(name) }
 
@@ -119,8 +126,13 @@ func (rc *reqCtx) DelArg(name string) {
 	rc.syncQuery()
 }
 
-// syncQuery re-encodes the parsed query args into the query forwarded upstream.
+// syncQuery re-encodes the parsed query args into the query forwarded upstream (none left:
+// no '?', as nginx's $is_args; a reused buffer is empty but not nil).
 func (rc *reqCtx) syncQuery() {
+	if rc.fc.QueryArgs().Len() == 0 {
+		rc.query = nil
+		return
+	}
 	rc.plug.queryBuf = rc.fc.QueryArgs().AppendBytes(rc.plug.queryBuf[:0])
 	rc.query = rc.plug.queryBuf
 }
@@ -262,7 +274,13 @@ func (rc *reqCtx) Status() int        { return rc.fc.Response.StatusCode() }
 func (rc *reqCtx) SetStatus(code int) { rc.fc.SetStatusCode(code) }
 
 func (rc *reqCtx) RespHeader(name string) ([]byte, bool) {
-	return present(rc.fc.Response.Header.Peek(name))
+	v, ok := present(rc.fc.Response.Header.Peek(name))
+	// fasthttp keeps these in fields a reset truncates instead of nil-ing (so a pooled
+	// response reports them present and empty) and never writes them empty: empty is absent.
+	if ok && len(v) == 0 && (strings.EqualFold(name, "Content-Encoding") || strings.EqualFold(name, "Content-Length")) {
+		return nil, false
+	}
+	return v, ok
 }
 
 func (rc *reqCtx) SetRespHeader(name, value string) { rc.respHeader(opSet, name, value) }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/sluicegw/sluice/internal/model"
 	"github.com/sluicegw/sluice/internal/pluginrt"
 	"github.com/sluicegw/sluice/plugin"
@@ -166,5 +168,57 @@ func TestPluginCtxHTTP1(t *testing.T) {
 	src.s.Store(&snap3)
 	if resp, _ = get("GET", "/nothing", ""); resp.StatusCode != 429 {
 		t.Fatalf("global exit on unmatched: %d", resp.StatusCode)
+	}
+}
+
+// A pooled response (reset, or overwritten by an upstream head via CopyTo) keeps fasthttp's
+// Content-Encoding/Content-Length fields truncated, not nil: RespHeader must still report them absent, or brotli skips every response after the
+// first it compressed on a connection ("already encoded").
+func TestRespHeaderAfterReset(t *testing.T) {
+	var fc fasthttp.RequestCtx
+	fc.Response.Header.Set("Content-Encoding", "br")
+	fc.Response.Header.SetContentLength(10)
+	fc.Response.Reset()
+	fc.Response.Header.Set("Content-Encoding", "br")
+	var upstream fasthttp.ResponseHeader // the next response's head, without either
+	upstream.CopyTo(&fc.Response.Header)
+	rc := &reqCtx{fc: &fc}
+	for _, name := range []string{"Content-Encoding", "content-length"} {
+		if v, ok := rc.RespHeader(name); ok {
+			t.Errorf("%s after reset: %q present", name, v)
+		}
+	}
+	fc.Response.Header.Set("Content-Encoding", "gzip")
+	if v, ok := rc.RespHeader("Content-Encoding"); !ok || string(v) != "gzip" {
+		t.Errorf("Content-Encoding = %q, %v", v, ok)
+	}
+}
+
+// SetHeader("Cookie") replaces the cookies (jwt-auth's hide_credentials rebuilds the header
+// without its cookie); fasthttp alone would append the parsed pairs to the existing ones.
+func TestSetHeaderCookieReplaces(t *testing.T) {
+	var fc fasthttp.RequestCtx
+	fc.Request.Header.Set("Cookie", "a=1; jwt=t; b=2")
+	rc := &reqCtx{fc: &fc}
+	rc.SetHeader("cookie", "a=1; b=2")
+	if got, _ := rc.Header("Cookie"); string(got) != "a=1; b=2" {
+		t.Fatalf("Cookie = %q", got)
+	}
+}
+
+// Deleting the last query arg leaves no '?' on the upstream URI, also when the pooled query
+// buffer was used before (key-auth hide_credentials with ?apikey= as the only arg).
+func TestDelLastArgDropsQuery(t *testing.T) {
+	var fc fasthttp.RequestCtx
+	fc.Request.SetRequestURI("/p?apikey=k")
+	rc := &reqCtx{fc: &fc, query: []byte("apikey=k")}
+	rc.plug.queryBuf = make([]byte, 0, 16) // a buffer left by an earlier request
+	rc.DelArg("apikey")
+	if rc.query != nil {
+		t.Fatalf("query %q, want none", rc.query)
+	}
+	rc.SetArg("a", "1")
+	if string(rc.query) != "a=1" {
+		t.Fatalf("query %q", rc.query)
 	}
 }

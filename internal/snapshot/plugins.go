@@ -244,9 +244,17 @@ func (b *builder) consumerPlugins(next *Snapshot, errs map[string]string) map[st
 }
 
 // authIndexes builds Definition.Index of every auth plugin from every consumer's and
-// credential's conf of it.
+// credential's conf of it. A consumer without a conf of the plugin is handed in with an empty
+// Conf: it holds no credential but is found by name as an anonymous_consumer (APISIX looks that
+// one up among all consumers, e.g. one carrying only limit-count).
 func (b *builder) authIndexes(next *Snapshot, errs map[string]string) map[string]any {
 	creds := map[string][]plugin.Credential{}
+	var indexed []string // auth plugins with an Index
+	for _, def := range plugin.All() {
+		if def.Type == "auth" && def.Index != nil {
+			indexed = append(indexed, def.Name)
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(next.Consumers)) {
 		c := next.Consumers[name]
 		consumer := func(credID string) *plugin.Consumer {
@@ -254,6 +262,11 @@ func (b *builder) authIndexes(next *Snapshot, errs map[string]string) map[string
 		}
 		for pname, conf := range c.Spec.Plugins {
 			creds[pname] = append(creds[pname], plugin.Credential{Consumer: consumer(""), Conf: conf})
+		}
+		for _, pname := range indexed {
+			if _, ok := c.Spec.Plugins[pname]; !ok {
+				creds[pname] = append(creds[pname], plugin.Credential{Consumer: consumer("")})
+			}
 		}
 		for _, cid := range slices.Sorted(maps.Keys(c.Credentials)) {
 			for pname, conf := range c.Credentials[cid].Plugins {

@@ -219,3 +219,19 @@ func TestPluginSetGlobalConsumersIndex(t *testing.T) {
 		t.Fatalf("closed %d instances of the deleted rule, want 2", closed)
 	}
 }
+
+// Every consumer reaches every auth plugin's Index, those without a conf of it with an empty
+// Conf, so an anonymous_consumer carrying no credential (APISIX's usual example: one with
+// only limit-count) is found by name.
+func TestAuthIndexSeesConsumersWithoutCredential(t *testing.T) {
+	f := pluginFixture(t)
+	f.load(map[string]string{
+		"/apisix/consumers/jack": `{"username":"jack","plugins":{"snap-auth":{"key":"k1"}}}`,
+		"/apisix/consumers/anon": `{"username":"anon","group_id":"g"}`,
+	})
+	idx, _ := f.build().Plugins.Indexes["snap-auth"].(map[string]*plugin.Consumer)
+	// the test Index keys by conf "key": an empty Conf lands under ""
+	if idx["k1"] == nil || idx["k1"].Username != "jack" || idx[""] == nil || idx[""].Username != "anon" || idx[""].GroupID != "g" {
+		t.Fatalf("index %v", idx)
+	}
+}
