@@ -55,6 +55,10 @@ type Consumer struct {
 type Credential struct {
 	Consumer *Consumer
 	Conf     json.RawMessage // the plugin's consumer_schema conf, decrypted
+	// Plugin names the auth plugin Conf belongs to. A runtime sets it when it hands one
+	// plugin's Index credentials of other plugins too (multi-auth indexes its sub-plugins);
+	// empty means the plugin being indexed.
+	Plugin string
 }
 
 // Ctx is the request as a plugin sees it in one phase, independent of the HTTP engine.
@@ -114,4 +118,15 @@ type Ctx interface {
 	// Per-request values shared between phases (and plugins) of this request.
 	Set(key any, value any)
 	Get(key any) any
+}
+
+// RemoteAddrSetter is implemented by a Ctx whose client address a plugin may replace, as
+// nginx's realip module does (APISIX's real-ip plugin): $remote_addr, $remote_port,
+// RemoteAddr and everything derived later (X-Real-IP and X-Forwarded-For sent upstream,
+// ip-restriction, limit-* keys, loggers) follow the new address; $realip_remote_addr keeps
+// the TCP peer. port 0 means the value carried none ($remote_port is then empty). It is an
+// optional interface so that other implementations of Ctx keep compiling; check for it with
+// a type assertion.
+type RemoteAddrSetter interface {
+	SetRemoteAddr(addr netip.Addr, port uint16)
 }

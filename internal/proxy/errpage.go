@@ -51,6 +51,14 @@ func writeErrorPage(fc *fasthttp.RequestCtx, status int) {
 	fc.Response.SetBodyRaw(errorPages[status])
 }
 
+// setPageCopy sets nginx's page for status as the response body, copied into the response's
+// own buffer: a body filter may edit its chunk in place, never the shared page.
+func setPageCopy(fc *fasthttp.RequestCtx, status int) {
+	fc.SetStatusCode(status)
+	fc.Response.Header.SetContentType("text/html")
+	fc.Response.SetBody(exitPage(status))
+}
+
 // writeJSONError sets an APISIX `{"error_msg": ...}` response; msg must be JSON-safe.
 func writeJSONError(fc *fasthttp.RequestCtx, status int, msg string) {
 	fc.SetStatusCode(status)

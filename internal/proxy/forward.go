@@ -22,7 +22,7 @@ func (s *Server) forward(rc *reqCtx) (streaming bool) {
 	u := r.Upstream
 	if u == nil || len(u.Nodes()) == 0 {
 		// upstream.set_by_route: "missing upstream configuration" / "no valid upstream node"
-		writeErrorPage(fc, fasthttp.StatusServiceUnavailable)
+		s.gatewayError(rc, fasthttp.StatusServiceUnavailable)
 		return false
 	}
 	websocket := r.EnableWebsocket && isWebSocketUpgrade(&fc.Request.Header)
@@ -30,6 +30,16 @@ func (s *Server) forward(rc *reqCtx) (streaming bool) {
 		rc.upReq, rc.upResp = new(fasthttp.Request), new(fasthttp.Response)
 	}
 	req, resp := rc.upReq, rc.upResp
+	rc.statuses = rc.statuses[:0]
+	n := u.Pick(&rc.attempt)
+	if n == nil {
+		s.gatewayError(rc, fasthttp.StatusServiceUnavailable) // "no valid upstream node"
+		return false
+	}
+	// before_proxy sees the picked node; the request built next carries its changes
+	if s.runBeforeProxy(rc) {
+		return false
+	}
 	rc.buildUpstreamRequest(req, u, websocket)
 
 	if !s.prepareBody(rc, req) {
@@ -44,12 +54,6 @@ func (s *Server) forward(rc *reqCtx) (streaming bool) {
 
 	var err error
 	var c *upstream.Conn
-	rc.statuses = rc.statuses[:0]
-	n := u.Pick(&rc.attempt)
-	if n == nil {
-		writeErrorPage(fc, fasthttp.StatusServiceUnavailable) // "no valid upstream node"
-		return false
-	}
 	for try, stale := 0, 0; ; {
 		setNodeHost(req, u, n)
 		if u.Spec.Type == "ewma" {
@@ -69,7 +73,7 @@ func (s *Server) forward(rc *reqCtx) (streaming bool) {
 		if rc.body.failed {
 			// the client's body broke (bad chunk syntax, timeout, reset): its fault, 400
 			s.log.Info("client request body", "error", rc.body.err, "route", r.ID)
-			s.reject(fc, bodyErrorStatus(rc.body.err))
+			s.rejectBody(rc, bodyErrorStatus(rc.body.err))
 			return false
 		}
 		if upstream.IsStale(err) && stale < maxStaleRetries && upstream.CanRetry(err, idempotent, rc.rewindBody()) {
@@ -88,10 +92,20 @@ func (s *Server) forward(rc *reqCtx) (streaming bool) {
 			break // every node tried: answer the last error
 		}
 		try++
+		if rc.plug.rt.Active() {
+			// APISIX re-runs before_proxy on every retry, after the new node was picked
+			if s.runBeforeProxy(rc) {
+				if rc.bodyBuf != nil && !rc.bodyWhole {
+					fc.SetConnectionClose() // the rest of the client's body was never read
+				}
+				return false
+			}
+			rc.buildUpstreamRequest(req, u, websocket)
+			rc.reattachBody(req)
+		}
 	}
 	if err != nil {
-		st := upstream.Status(err)
-		writeErrorPage(fc, st)
+		s.gatewayError(rc, upstream.Status(err))
 		if rc.bodyBuf != nil && !rc.bodyWhole {
 			fc.SetConnectionClose() // the rest of the client's body was never read
 		}
@@ -103,6 +117,27 @@ func (s *Server) forward(rc *reqCtx) (streaming bool) {
 	}
 	rc.statuses = appendStatus(rc.statuses, resp.StatusCode())
 	return s.respond(rc, websocket)
+}
+
+// rejectBody answers a request whose body broke on the way in (400, 408) and closes the
+// connection, as reject does, with the page going through the filters.
+func (s *Server) rejectBody(rc *reqCtx, status int) {
+	s.gatewayError(rc, status)
+	rc.fc.SetConnectionClose()
+	rc.fc.Request.CloseBodyStream() //nolint:errcheck
+}
+
+// reattachBody puts the prepared request body back on req after it was rebuilt for another
+// try (rewindBody already checked that it can be sent again).
+func (rc *reqCtx) reattachBody(req *fasthttp.Request) {
+	switch {
+	case rc.bodyBuf == nil:
+	case rc.bodyWhole:
+		req.SetBodyRaw(rc.prefix.b)
+	default:
+		rc.prefix.off = 0
+		req.SetBodyStream(&rc.prefix, rc.fc.Request.Header.ContentLength())
+	}
 }
 
 // maxStaleRetries bounds the free retries on pooled connections found closed.
@@ -138,9 +173,10 @@ func (s *Server) prepareBody(rc *reqCtx, req *fasthttp.Request) bool {
 	case err == io.EOF:
 		req.SetBodyRaw(buf[:n])
 		rc.bodyWhole = true
+		rc.prefix.b = buf[:n] // for reattachBody
 	case err != nil:
 		s.log.Info("client request body", "error", err, "route", rc.route.ID)
-		s.reject(fc, bodyErrorStatus(err))
+		s.rejectBody(rc, bodyErrorStatus(err))
 		return false
 	default:
 		rc.prefix = prefixReader{b: buf[:n], rest: &rc.body}
@@ -226,7 +262,11 @@ func (s *Server) respond(rc *reqCtx, websocket bool) (streaming bool) {
 	body := c.Body()
 	if body == nil {
 		// small body, already read: hand the connection back before writing
-		fc.Response.SetBody(s.filterBody(rc, resp.Body(), true))
+		if rc.hasBodyFilters() {
+			s.setFilteredBody(rc, s.filterBody(rc, resp.Body(), true))
+		} else {
+			fc.Response.SetBody(resp.Body())
+		}
 		c.Release(true)
 		rc.conn = nil
 		rc.attempt.Finish(rc.rtt)
@@ -238,7 +278,9 @@ func (s *Server) respond(rc *reqCtx, websocket bool) (streaming bool) {
 	}
 	rc.stream = responseStream{rc: rc, body: body, conn: fc.Conn(), timeout: s.opts.SendTimeout}
 	if cl < 0 && !fc.Request.Header.IsHTTP11() {
-		// HTTP/1.0 has no chunked coding: the body ends with the connection
+		// HTTP/1.0 has no chunked coding: the body ends with the connection, and no length
+		// is announced (the node's no longer holds once a body filter may change the body)
+		fc.Response.Header.Del(fasthttp.HeaderContentLength)
 		s.streamUntilClose(rc)
 		return true
 	}

@@ -91,6 +91,7 @@ func releaseH2Ctx(hc *h2Ctx) {
 type clientAddrs struct {
 	peer     netip.AddrPort // the TCP peer (realip_remote_addr)
 	remote   netip.Addr     // $remote_addr after real_ip_from/real_ip_header
+	realPort portOverride   // $remote_port set with remote by the real-ip plugin (h2plugin_realip.go)
 	local    netip.AddrPort
 	peerUnix bool
 	trusted  bool // the peer is in real_ip_from: its X-Forwarded-* pass through
@@ -181,7 +182,7 @@ func (hc *h2Ctx) Lookup(v *plugin.Var) ([]byte, bool) {
 	case plugin.VarRemoteAddr:
 		return hc.addrs.remote.AppendTo(hc.remoteBuf[:0]), true
 	case plugin.VarRemotePort:
-		return strconv.AppendUint(hc.remotePortBuf[:0], uint64(hc.addrs.peer.Port()), 10), true
+		return hc.addrs.realPort.appendRemotePort(hc.remotePortBuf[:0], hc.addrs.peer.Port())
 	case plugin.VarServerAddr:
 		return hc.addrs.local.Addr().AppendTo(hc.localBuf[:0]), true
 	case plugin.VarServerPort:

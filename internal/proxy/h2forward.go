@@ -24,6 +24,15 @@ import (
 // forwardH2ToH1 sends the request to an HTTP/1.1 node.
 func (s *Server) forwardH2ToH1(w http.ResponseWriter, hc *h2Ctx, u *upstream.Upstream) {
 	r, rt := hc.r, hc.route
+	n := u.Pick(&hc.attempt)
+	if n == nil {
+		s.gatewayErrorH2(w, hc, http.StatusServiceUnavailable)
+		return
+	}
+	// before_proxy sees the picked node; the request built next carries its changes
+	if s.beforeProxyH2(w, hc) {
+		return
+	}
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
@@ -33,7 +42,7 @@ func (s *Server) forwardH2ToH1(w http.ResponseWriter, hc *h2Ctx, u *upstream.Ups
 	defer body.release()
 	if err := body.prepare(r, rctl, req, s.opts.ClientBodyTimeout); err != nil {
 		s.log.Info("client request body", "error", err, "route", rt.ID)
-		writeErrorPageH2(w, h2BodyErrorStatus(err))
+		s.gatewayErrorH2(w, hc, h2BodyErrorStatus(err))
 		return
 	}
 	idempotent := upstream.IsIdempotent(hc.method)
@@ -41,11 +50,6 @@ func (s *Server) forwardH2ToH1(w http.ResponseWriter, hc *h2Ctx, u *upstream.Ups
 	var deadline time.Time
 	if d := u.RetryTimeout(); d > 0 {
 		deadline = time.Now().Add(d)
-	}
-	n := u.Pick(&hc.attempt)
-	if n == nil {
-		writeErrorPageH2(w, http.StatusServiceUnavailable)
-		return
 	}
 	var c *upstream.Conn
 	var err error
@@ -65,7 +69,7 @@ func (s *Server) forwardH2ToH1(w http.ResponseWriter, hc *h2Ctx, u *upstream.Ups
 		}
 		if body.cb.failed {
 			s.log.Info("client request body", "error", body.cb.err, "route", rt.ID)
-			writeErrorPageH2(w, h2BodyErrorStatus(body.cb.err))
+			s.gatewayErrorH2(w, hc, h2BodyErrorStatus(body.cb.err))
 			return
 		}
 		if r.Context().Err() != nil {
@@ -85,9 +89,17 @@ func (s *Server) forwardH2ToH1(w http.ResponseWriter, hc *h2Ctx, u *upstream.Ups
 			break
 		}
 		try++
+		if hc.plug.rt.Active() {
+			// APISIX re-runs before_proxy on every retry, after the new node was picked
+			if s.beforeProxyH2(w, hc) {
+				return
+			}
+			hc.buildH1Request(req, u)
+			body.reattach(req)
+		}
 	}
 	if err != nil {
-		writeErrorPageH2(w, upstream.Status(err))
+		s.gatewayErrorH2(w, hc, upstream.Status(err))
 		return
 	}
 	var rtt time.Duration
@@ -107,7 +119,7 @@ func (s *Server) respondH1ToH2(w http.ResponseWriter, rctl *http.ResponseControl
 	if status == http.StatusSwitchingProtocols {
 		// HTTP/2 has no protocol switch; never accept one the client did not ask for
 		c.Release(false)
-		writeErrorPageH2(w, http.StatusBadGateway)
+		s.gatewayErrorH2(w, hc, http.StatusBadGateway)
 		return
 	}
 	h := w.Header()
@@ -166,6 +178,15 @@ func (s *Server) respondH1ToH2(w http.ResponseWriter, rctl *http.ResponseControl
 // move to another node: by then no byte of the request left Sluice.
 func (s *Server) forwardH2(w http.ResponseWriter, hc *h2Ctx, u *upstream.Upstream) {
 	r, rt := hc.r, hc.route
+	n := u.Pick(&hc.attempt)
+	if n == nil {
+		s.gatewayErrorH2(w, hc, http.StatusServiceUnavailable)
+		return
+	}
+	// before_proxy sees the picked node; the request built next carries its changes
+	if s.beforeProxyH2(w, hc) {
+		return
+	}
 	t := u.Timeouts(rt.Timeout)
 	var deadline time.Time
 	if d := u.RetryTimeout(); d > 0 {
@@ -178,11 +199,6 @@ func (s *Server) forwardH2(w http.ResponseWriter, hc *h2Ctx, u *upstream.Upstrea
 		// the transport closes a request body on failure; the client's must stay readable
 		// for the next try, and the server closes it when the handler returns
 		body = &countingBody{r: r.Body}
-	}
-	n := u.Pick(&hc.attempt)
-	if n == nil {
-		writeErrorPageH2(w, http.StatusServiceUnavailable)
-		return
 	}
 	var resp *http.Response
 	var err error
@@ -217,9 +233,18 @@ func (s *Server) forwardH2(w http.ResponseWriter, hc *h2Ctx, u *upstream.Upstrea
 		if n = u.Pick(&hc.attempt); n == nil {
 			break
 		}
+		if hc.plug.rt.Active() {
+			// APISIX re-runs before_proxy on every retry, after the new node was picked;
+			// nothing of the body was sent yet, so only the head is rebuilt
+			if s.beforeProxyH2(w, hc) {
+				return
+			}
+			header = hc.h2RequestHeader()
+			target = &url.URL{Opaque: string(hc.upstreamPath), RawQuery: string(hc.query), ForceQuery: hc.query != nil}
+		}
 	}
 	if err != nil {
-		writeErrorPageH2(w, upstream.Status(err))
+		s.gatewayErrorH2(w, hc, upstream.Status(err))
 		return
 	}
 	defer resp.Body.Close()
@@ -349,6 +374,7 @@ func (b *h2RequestBody) prepare(r *http.Request, rctl *http.ResponseController, 
 	case err == io.EOF:
 		req.SetBodyRaw(buf[:n])
 		b.whole = true
+		b.prefix.b = buf[:n] // for reattach
 	case err != nil:
 		return err
 	default:
@@ -370,6 +396,19 @@ func (b *h2RequestBody) rewind(req *fasthttp.Request) bool {
 		return true
 	}
 	return false
+}
+
+// reattach puts the prepared body back on req after it was rebuilt for another try (rewind
+// already checked that it can be sent again).
+func (b *h2RequestBody) reattach(req *fasthttp.Request) {
+	switch {
+	case b.buf == nil:
+	case b.whole:
+		req.SetBodyRaw(b.prefix.b)
+	default:
+		b.prefix.off = 0
+		req.SetBodyStream(&b.prefix, b.cl)
+	}
 }
 
 func (b *h2RequestBody) release() {

@@ -102,7 +102,7 @@ func (s *Server) serveH2Request(w http.ResponseWriter, hc *h2Ctx) {
 	}
 	u := rt.Upstream
 	if u == nil || len(u.Nodes()) == 0 {
-		writeErrorPageH2(w, http.StatusServiceUnavailable)
+		s.gatewayErrorH2(w, hc, http.StatusServiceUnavailable)
 		return
 	}
 	switch u.Scheme() {

@@ -292,7 +292,10 @@ func (hc *h2Ctx) DelRespHeader(name string)        { hc.respHeader(opDel, name, 
 
 func (hc *h2Ctx) respHeader(op uint8, name, value string) {
 	o := respHeaderOp{op, name, value}
-	if !hc.plug.upstream && !hc.plug.exited {
+	if op == opDel && isContentLength(name) {
+		hc.plug.lengthDropped = true
+	}
+	if !hc.plug.upstream && !hc.plug.exited && !hc.plug.own {
 		hc.plug.respOps = append(hc.plug.respOps, o)
 	}
 	applyRespOpH2(hc.w.Header(), o)
@@ -410,8 +413,35 @@ func (s *Server) runHeaderFilterH2(hc *h2Ctx) {
 	ps.rt.RunHeaderFilter(hc)
 }
 
+// beforeProxyH2 runs before_proxy for the try about to start; when the request was answered
+// (a plugin's exit, or 413) it wrote that response.
+func (s *Server) beforeProxyH2(w http.ResponseWriter, hc *h2Ctx) (answered bool) {
+	if !beforeProxy(&hc.plug, hc) {
+		return false
+	}
+	s.writeOwnH2(w, hc)
+	return true
+}
+
+// gatewayErrorH2 answers with nginx's page for status, a response the gateway made itself
+// (upstream unreachable or timed out, no upstream, a broken request body): as in APISIX it
+// goes through header_filter and body_filter like a plugin's exit, and log sees it.
+func (s *Server) gatewayErrorH2(w http.ResponseWriter, hc *h2Ctx, status int) {
+	ps := &hc.plug
+	if !ps.rt.Active() {
+		writeErrorPageH2(w, status)
+		return
+	}
+	ps.own = true
+	hc.status = status
+	w.Header().Set("Content-Type", "text/html")
+	hc.respBody = append(hc.respBody[:0], exitPage(status)...) // a copy, as in Exit
+	s.writeOwnH2(w, hc)
+}
+
 // writeOwnH2 writes a response the gateway made itself (a plugin's exit, the 404 after the
-// global rules): header_filter, then body_filter over its whole body, then the response.
+// global rules, its error pages): header_filter, then body_filter over its whole body, then
+// the response.
 func (s *Server) writeOwnH2(w http.ResponseWriter, hc *h2Ctx) {
 	s.runHeaderFilterH2(hc)
 	body := hc.respBody

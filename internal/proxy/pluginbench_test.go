@@ -79,7 +79,7 @@ func BenchmarkPluginPhases(b *testing.B) {
 				rc.initAddrs(fc.RemoteAddr(), fc.LocalAddr(), nil)
 				rc.normalize()
 				rc.snap, rc.route = snap, route
-				if s.runRequestPhases(rc) {
+				if s.runRequestPhases(rc) || s.runBeforeProxy(rc) {
 					b.Fatalf("answered %d %s", fc.Response.StatusCode(), fc.Response.Body())
 				}
 				s.runHeaderFilter(rc)

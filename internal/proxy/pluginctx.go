@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"errors"
-	"io"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -27,6 +26,13 @@ var errBodyTooLarge = errors.New("request body larger than " + strconv.Itoa(plug
 type pluginState struct {
 	rt     pluginrt.State
 	exited bool
+	// own: the response is one the gateway made itself without an exit (its 502/503/504
+	// pages, a refused request body): it goes through the filters like an exit's.
+	own bool
+	// lengthDropped: a plugin removed Content-Length (gzip, brotli, response-rewrite and
+	// echo do when they re-encode or replace the body): like nginx, the body then goes out
+	// without a length (chunked on HTTP/1.1).
+	lengthDropped bool
 	// upstream is set once the upstream's response head was copied: response header
 	// setters then apply to it directly; before, they are also recorded and replayed onto it
 	// (headers set in rewrite/access persist onto the proxied response, as in APISIX).
@@ -164,29 +170,16 @@ func (rc *reqCtx) Body() ([]byte, error) {
 		ps.body = append(ps.body[:0], fc.Request.Body()...)
 		return ps.body, nil
 	}
-	r := clientBody{r: src, conn: fc.Conn(), timeout: rc.srv.opts.ClientBodyTimeout}
-	buf := ps.body[:0]
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if len(buf) > pluginBodyLimit {
-			ps.body, ps.bodyErr = buf, errBodyTooLarge
-			return nil, ps.bodyErr
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			ps.body, ps.bodyErr = buf, err
-			return nil, err
-		}
-	}
+	// rc.body is free until forward's prepareBody, which reads the body put back here
+	rc.body = clientBody{r: src, conn: fc.Conn(), timeout: rc.srv.opts.ClientBodyTimeout}
+	buf, err := readBounded(ps.body[:0], &rc.body, pluginBodyLimit)
 	ps.body = buf
+	if err != nil {
+		ps.bodyErr = err
+		return nil, err
+	}
 	rc.setBodyStream(buf)
-	return ps.body, nil
+	return buf, nil
 }
 
 func (rc *reqCtx) setBodyStream(b []byte) {
@@ -247,25 +240,17 @@ func (rc *reqCtx) Exit(status int, body []byte) {
 	rc.plug.exited = true
 	fc := rc.fc
 	fc.SetStatusCode(status)
-	if body != nil {
+	switch {
+	case body != nil:
 		if len(fc.Response.Header.ContentType()) == 0 {
 			fc.Response.Header.SetContentType("text/plain")
 		}
 		fc.Response.SetBody(body)
-		return
-	}
-	if status == fasthttp.StatusOK {
+	case status == fasthttp.StatusOK:
 		fc.Response.ResetBody()
-		return
+	default:
+		setPageCopy(fc, status)
 	}
-	fc.Response.Header.SetContentType("text/html")
-	if page, ok := errorPages[status]; ok {
-		fc.Response.SetBodyRaw(page)
-		return
-	}
-	line := strconv.Itoa(status) + " " + fasthttp.StatusMessage(status)
-	fc.Response.SetBodyString("<html>\r\n<head><title>" + line + "</title></head>\r\n<body>\r\n<center><h1>" +
-		line + "</h1></center>\r\n<hr><center>sluice</center>\r\n</body>\r\n</html>\r\n")
 }
 
 func (rc *reqCtx) Exited() bool { return rc.plug.exited }
@@ -288,10 +273,17 @@ func (rc *reqCtx) AddRespHeader(name, value string) { rc.respHeader(opAdd, name,
 func (rc *reqCtx) DelRespHeader(name string)        { rc.respHeader(opDel, name, "") }
 
 func (rc *reqCtx) respHeader(op uint8, name, value string) {
-	if !rc.plug.upstream && !rc.plug.exited {
+	if op == opDel && isContentLength(name) {
+		rc.plug.lengthDropped = true
+	}
+	if !rc.plug.upstream && !rc.plug.exited && !rc.plug.own {
 		rc.plug.respOps = append(rc.plug.respOps, respHeaderOp{op, name, value})
 	}
 	applyRespOp(&rc.fc.Response.Header, respHeaderOp{op, name, value})
+}
+
+func isContentLength(name string) bool {
+	return len(name) == 14 && strings.EqualFold(name, "Content-Length")
 }
 
 func applyRespOp(h *fasthttp.ResponseHeader, o respHeaderOp) {

@@ -37,6 +37,7 @@ type reqCtx struct {
 
 	peer     netip.AddrPort // the TCP peer (realip_remote_addr)
 	remote   netip.Addr     // $remote_addr after real_ip_from/real_ip_header
+	realPort portOverride   // $remote_port set with remote by the real-ip plugin (pluginctx_realip.go)
 	local    netip.AddrPort
 	peerUnix bool
 	trusted  bool // the peer is in real_ip_from: its X-Forwarded-* pass through
@@ -157,7 +158,7 @@ func (rc *reqCtx) Lookup(v *plugin.Var) ([]byte, bool) {
 	case plugin.VarRemoteAddr:
 		return rc.remote.AppendTo(rc.remoteBuf[:0]), true
 	case plugin.VarRemotePort:
-		return strconv.AppendUint(rc.remotePortBuf[:0], uint64(rc.peer.Port()), 10), true
+		return rc.realPort.appendRemotePort(rc.remotePortBuf[:0], rc.peer.Port())
 	case plugin.VarServerAddr:
 		return rc.local.Addr().AppendTo(rc.localBuf[:0]), true
 	case plugin.VarServerPort:

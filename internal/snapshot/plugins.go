@@ -261,18 +261,25 @@ func (b *builder) authIndexes(next *Snapshot, errs map[string]string) map[string
 			return &plugin.Consumer{Username: c.Username, GroupID: string(c.Spec.GroupID), Labels: c.Spec.Labels, CredentialID: credID}
 		}
 		for pname, conf := range c.Spec.Plugins {
-			creds[pname] = append(creds[pname], plugin.Credential{Consumer: consumer(""), Conf: conf})
+			creds[pname] = append(creds[pname], plugin.Credential{Consumer: consumer(""), Conf: conf, Plugin: pname})
 		}
 		for _, pname := range indexed {
 			if _, ok := c.Spec.Plugins[pname]; !ok {
-				creds[pname] = append(creds[pname], plugin.Credential{Consumer: consumer("")})
+				creds[pname] = append(creds[pname], plugin.Credential{Consumer: consumer(""), Plugin: pname})
 			}
 		}
 		for _, cid := range slices.Sorted(maps.Keys(c.Credentials)) {
 			for pname, conf := range c.Credentials[cid].Plugins {
-				creds[pname] = append(creds[pname], plugin.Credential{Consumer: consumer(cid), Conf: conf})
+				creds[pname] = append(creds[pname], plugin.Credential{Consumer: consumer(cid), Conf: conf, Plugin: pname})
 			}
 		}
+	}
+	if _, ok := creds["multi-auth"]; ok { // multi-auth indexes its sub-plugins from all of them
+		var all []plugin.Credential
+		for _, pname := range slices.Sorted(maps.Keys(creds)) {
+			all = append(all, creds[pname]...)
+		}
+		creds["multi-auth"] = all
 	}
 	out := map[string]any{}
 	for pname, list := range creds {

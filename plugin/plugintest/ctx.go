@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/sluicegw/sluice/plugin"
@@ -18,6 +19,7 @@ type Ctx struct {
 	Query       url.Values
 	HostV       string
 	Remote      netip.Addr
+	RemotePort  uint16 // $remote_port; 0 reads as empty
 	SchemeV     string
 	ReqHeader   http.Header
 	ReqBody     []byte
@@ -43,7 +45,10 @@ func New() *Ctx {
 		ReqHeader: http.Header{}, RespHdr: http.Header{}, StatusV: 200}
 }
 
-var _ plugin.Ctx = (*Ctx)(nil)
+var (
+	_ plugin.Ctx              = (*Ctx)(nil)
+	_ plugin.RemoteAddrSetter = (*Ctx)(nil)
+)
 
 func (c *Ctx) Lookup(v *plugin.Var) ([]byte, bool) {
 	switch v.Kind {
@@ -63,6 +68,11 @@ func (c *Ctx) Lookup(v *plugin.Var) ([]byte, bool) {
 		return []byte(c.HostV), true
 	case plugin.VarRemoteAddr:
 		return []byte(c.Remote.String()), true
+	case plugin.VarRemotePort:
+		if c.RemotePort == 0 {
+			return []byte{}, true
+		}
+		return strconv.AppendUint(nil, uint64(c.RemotePort), 10), true
 	case plugin.VarRequestMethod:
 		return []byte(c.MethodV), true
 	case plugin.VarScheme:
@@ -90,6 +100,9 @@ func (c *Ctx) URI() []byte            { return []byte(c.Path) }
 func (c *Ctx) Host() []byte           { return []byte(c.HostV) }
 func (c *Ctx) RemoteAddr() netip.Addr { return c.Remote }
 func (c *Ctx) Scheme() string         { return c.SchemeV }
+
+// SetRemoteAddr replaces Remote and RemotePort, as the engines do for real-ip.
+func (c *Ctx) SetRemoteAddr(addr netip.Addr, port uint16) { c.Remote, c.RemotePort = addr, port }
 func (c *Ctx) RequestURI() []byte {
 	if q := c.Query.Encode(); q != "" {
 		return []byte(c.Path + "?" + q)
