@@ -30,6 +30,7 @@ const (
 	VarConsumerName                   // consumer_name
 	VarConsumerGroupID                // consumer_group_id
 	VarRequestID                      // apisix_request_id
+	VarStatus                         // status: the response status (header_filter, body_filter, log)
 )
 
 // Var is a compiled variable reference: the name is parsed once, when a config is compiled,
@@ -37,7 +38,8 @@ const (
 type Var struct {
 	Kind VarKind
 	// Name is the part after the prefix for the prefixed kinds (arg_x → "x"; http_x_api_key →
-	// "x-api-key"), the whole name for VarUnknown, and empty otherwise.
+	// "x-api-key"), the whole name for VarUnknown and VarStatus (so a Vars that predates
+	// VarStatus and resolves unknown kinds by name keeps answering it), and empty otherwise.
 	Name string
 }
 
@@ -48,12 +50,15 @@ var builtinVars = map[string]VarKind{
 	"scheme": VarScheme, "server_protocol": VarServerProtocol, "route_id": VarRouteID,
 	"route_name": VarRouteName, "service_id": VarServiceID, "service_name": VarServiceName,
 	"consumer_name": VarConsumerName, "consumer_group_id": VarConsumerGroupID,
-	"apisix_request_id": VarRequestID,
+	"apisix_request_id": VarRequestID, "status": VarStatus,
 }
 
 // ParseVar compiles a variable name as APISIX and nginx spell it.
 func ParseVar(name string) Var {
 	if k, ok := builtinVars[name]; ok {
+		if k == VarStatus {
+			return Var{Kind: k, Name: name}
+		}
 		return Var{Kind: k}
 	}
 	for _, p := range []struct {

@@ -46,6 +46,7 @@ type h2Ctx struct {
 	remoteBuf, realIPBuf, localBuf [48]byte
 	remotePortBuf, localPortBuf    [8]byte
 	balancerPortBuf                [8]byte
+	statusBuf                      [8]byte
 
 	// The plugin side (h2plugin.go): the response's status (an exit's, the upstream's, or
 	// what was written), the body of a response the gateway made itself, a buffered
@@ -217,6 +218,8 @@ func (hc *h2Ctx) Lookup(v *plugin.Var) ([]byte, bool) {
 		return hc.consumerVar(v.Kind)
 	case plugin.VarRequestID:
 		return nil, false // set by the request-id plugin
+	case plugin.VarStatus:
+		return strconv.AppendInt(hc.statusBuf[:0], int64(hc.Status()), 10), true
 	case plugin.VarUnknown:
 		return hc.lookupNginx(v.Name)
 	}

@@ -66,6 +66,7 @@ type reqCtx struct {
 	remoteBuf, realIPBuf, localBuf [48]byte
 	remotePortBuf, localPortBuf    [8]byte
 	balancerPortBuf                [8]byte
+	statusBuf                      [8]byte
 
 	plug pluginState // the plugin runtime's per-request state (pluginctx.go)
 }
@@ -193,6 +194,8 @@ func (rc *reqCtx) Lookup(v *plugin.Var) ([]byte, bool) {
 		return rc.consumerVar(v.Kind)
 	case plugin.VarRequestID:
 		return nil, false // set by the request-id plugin
+	case plugin.VarStatus:
+		return strconv.AppendInt(rc.statusBuf[:0], int64(rc.Status()), 10), true
 	case plugin.VarUnknown:
 		return rc.lookupNginx(v.Name)
 	}

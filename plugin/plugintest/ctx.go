@@ -87,6 +87,11 @@ func (c *Ctx) Lookup(v *plugin.Var) ([]byte, bool) {
 		if c.ConsumerV != nil {
 			return []byte(c.ConsumerV.Username), true
 		}
+	case plugin.VarStatus:
+		if s, ok := c.VarsV["status"]; ok {
+			return []byte(s), true
+		}
+		return strconv.AppendInt(nil, int64(c.StatusV), 10), true
 	default:
 		if s, ok := c.VarsV[v.Name]; ok {
 			return []byte(s), true

@@ -47,6 +47,10 @@ func TestPluginsTransform(t *testing.T) {
 		{"/routes/rr-vars", routeJSON(o, "/rr-vars", `{"response-rewrite":{"body":"only when v=1","vars":[["arg_v","==","1"]]}}`)},
 		{"/routes/rr-filters", routeJSON(o, "/rr-filters", `{"response-rewrite":{"filters":[{"regex":"\"method\":\"GET\"","replace":"\"method\":\"HIDDEN\""}]}}`)},
 		{"/routes/rr-b64", routeJSON(o, "/rr-b64", `{"response-rewrite":{"body":"aGVsbG8=","body_base64":true}}`)},
+		{"/routes/rr-status", routeJSON(o, "/rr-status", `{"response-rewrite":{"headers":{"set":{"X-Status":"$status","X-Both":"${status}/$arg_v"}}}}`)},
+		{"/routes/rr-status-code", routeJSON(o, "/rr-status-code", `{"response-rewrite":{"status_code":203,"headers":{"add":["X-Status: $status"]}}}`)},
+		{"/routes/rr-status-exit", routeJSON(o, "/rr-status-exit", `{"fault-injection":{"abort":{"http_status":418,"body":"teapot"}},`+
+			`"response-rewrite":{"headers":{"set":{"X-Status":"$status"}},"vars":[["status","==",418]]}}`)},
 		{"/routes/redir", routeJSON(o, "/redir/*", `{"redirect":{"uri":"/new$uri","ret_code":301,"append_query_string":true}}`)},
 		{"/routes/redir-https", routeJSON(o, "/redir-https", `{"redirect":{"http_to_https":true}}`)},
 		{"/routes/redir-re", routeJSON(o, "/redir-re/*", `{"redirect":{"regex_uri":["^/redir-re/(a)$","/to/$1"]}}`)},
@@ -121,6 +125,12 @@ func TestPluginsTransform(t *testing.T) {
 		{name: "response-rewrite/filters", req: req{path: "/rr-filters"}, status: 200, has: []string{`"method":"HIDDEN"`}},
 		{name: "response-rewrite/body_base64", req: req{path: "/rr-b64"}, status: 200, body: "hello"},
 		{name: "response-rewrite/applies to a 404 too", req: req{path: "/rr-vars/none?v=1"}, status: 404},
+		{name: "response-rewrite/$status is the upstream's status", req: req{path: "/rr-status?v=x"}, status: 200,
+			header: map[string]string{"X-Status": "200", "X-Both": "200/x"}, check: origin(func(*testing.T, seen) {})},
+		{name: "response-rewrite/$status after status_code", req: req{path: "/rr-status-code"}, status: 203,
+			header: map[string]string{"X-Status": "203"}},
+		{name: "response-rewrite/$status of a plugin exit, vars on status", req: req{path: "/rr-status-exit"}, status: 418,
+			body: "teapot", header: map[string]string{"X-Status": "418"}},
 
 		// redirect (§5)
 		{name: "redirect/uri template, ret_code, append_query_string", req: req{path: "/redir/a?x=1"}, status: 301,
