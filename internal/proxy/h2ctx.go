@@ -215,7 +215,7 @@ func (hc *h2Ctx) Lookup(v *plugin.Var) ([]byte, bool) {
 		}
 		return s2b(hc.route.Service.Name), true
 	case plugin.VarConsumerName, plugin.VarConsumerGroupID:
-		return hc.consumerVar(v.Kind)
+		return hc.plug.consumerVar(v.Kind)
 	case plugin.VarRequestID:
 		return nil, false // set by the request-id plugin
 	case plugin.VarStatus:

@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -26,13 +24,7 @@ var _ plugin.Ctx = (*h2Ctx)(nil)
 func (hc *h2Ctx) Method() []byte { return hc.method }
 func (hc *h2Ctx) URI() []byte    { return hc.matchPath }
 func (hc *h2Ctx) RequestURI() []byte {
-	b := append(hc.plug.reqURIBuf[:0], hc.upstreamPath...)
-	if hc.query != nil {
-		b = append(b, '?')
-		b = append(b, hc.query...)
-	}
-	hc.plug.reqURIBuf = b
-	return b
+	return hc.plug.requestURI(hc.upstreamPath, hc.query)
 }
 func (hc *h2Ctx) Host() []byte                      { return hc.host }
 func (hc *h2Ctx) RemoteAddr() netip.Addr            { return hc.addrs.remote }
@@ -93,11 +85,7 @@ func (hc *h2Ctx) queryArgs() *fasthttp.Args {
 }
 
 func (hc *h2Ctx) Arg(name string) ([]byte, bool) {
-	args := hc.queryArgs()
-	if !args.Has(name) {
-		return nil, false
-	}
-	return args.Peek(name), true
+	return queryArg(hc.queryArgs(), name)
 }
 
 func (hc *h2Ctx) SetArg(name, value string) {
@@ -110,15 +98,8 @@ func (hc *h2Ctx) DelArg(name string) {
 	hc.syncQuery()
 }
 
-// syncQuery re-encodes the parsed args into the query forwarded upstream (none left: no '?').
-func (hc *h2Ctx) syncQuery() {
-	if hc.args.Len() == 0 {
-		hc.query = nil
-		return
-	}
-	hc.plug.queryBuf = hc.args.AppendBytes(hc.plug.queryBuf[:0])
-	hc.query = hc.plug.queryBuf
-}
+// syncQuery re-encodes the parsed args into the query forwarded upstream.
+func (hc *h2Ctx) syncQuery() { hc.query = hc.plug.encodeQuery(hc.args) }
 
 func (hc *h2Ctx) Cookie(name string) ([]byte, bool) {
 	c, err := hc.r.Cookie(name)
@@ -146,46 +127,17 @@ func (hc *h2Ctx) Body() ([]byte, error) {
 		return nil, ps.bodyErr
 	}
 	src := &clientBody{r: r.Body, conn: http.NewResponseController(&hc.w), timeout: hc.srv.opts.ClientBodyTimeout}
-	buf, err := readBounded(ps.body[:0], src, pluginBodyLimit)
-	ps.body = buf
+	buf, err := ps.readBody(src)
 	if err != nil {
-		ps.bodyErr = err
 		return nil, err
 	}
 	hc.setBody(buf)
 	return buf, nil
 }
 
-// readBounded appends what src yields to dst until EOF; past limit bytes it stops with
-// errBodyTooLarge. dst holds what was read either way.
-func readBounded(dst []byte, src io.Reader, limit int) ([]byte, error) {
-	for {
-		if len(dst) == cap(dst) {
-			dst = append(dst, 0)[:len(dst)]
-		}
-		n, err := src.Read(dst[len(dst):cap(dst)])
-		dst = dst[:len(dst)+n]
-		if len(dst) > limit {
-			return dst, errBodyTooLarge
-		}
-		if errors.Is(err, io.EOF) {
-			return dst, nil
-		}
-		if err != nil {
-			return dst, err
-		}
-	}
-}
-
 // SetBody replaces the forwarded request body; the client's, if unread, is left to the
 // HTTP/2 server (it resets the stream's remaining upload when the handler returns).
-func (hc *h2Ctx) SetBody(b []byte) {
-	ps := &hc.plug
-	ps.bodyRead = true
-	ps.body = append(ps.body[:0], b...)
-	ps.bodyErr = nil
-	hc.setBody(ps.body)
-}
+func (hc *h2Ctx) SetBody(b []byte) { hc.setBody(hc.plug.replaceBody(b)) }
 
 // setBody makes b the request body the forwarders send, with its length.
 func (hc *h2Ctx) setBody(b []byte) {
@@ -292,12 +244,7 @@ func (hc *h2Ctx) DelRespHeader(name string)        { hc.respHeader(opDel, name, 
 
 func (hc *h2Ctx) respHeader(op uint8, name, value string) {
 	o := respHeaderOp{op, name, value}
-	if op == opDel && isContentLength(name) {
-		hc.plug.lengthDropped = true
-	}
-	if !hc.plug.upstream && !hc.plug.exited && !hc.plug.own {
-		hc.plug.respOps = append(hc.plug.respOps, o)
-	}
+	hc.plug.recordRespOp(o)
 	applyRespOpH2(hc.w.Header(), o)
 }
 
@@ -332,39 +279,14 @@ func (hc *h2Ctx) replayRespHeaders() {
 	}
 }
 
-func (hc *h2Ctx) RouteID() string {
-	if hc.route == nil {
-		return ""
-	}
-	return hc.route.ID
-}
-
-func (hc *h2Ctx) ServiceID() string {
-	if hc.route == nil {
-		return ""
-	}
-	return hc.route.ServiceID
-}
+func (hc *h2Ctx) RouteID() string   { return routeID(hc.route) }
+func (hc *h2Ctx) ServiceID() string { return routeServiceID(hc.route) }
 
 func (hc *h2Ctx) Consumer() *plugin.Consumer        { return hc.plug.rt.Consumer() }
 func (hc *h2Ctx) AttachConsumer(c *plugin.Consumer) { hc.plug.rt.AttachConsumer(c) }
 func (hc *h2Ctx) Credentials() any                  { return hc.plug.rt.Credentials() }
 func (hc *h2Ctx) Set(key, value any)                { hc.plug.rt.Set(key, value) }
 func (hc *h2Ctx) Get(key any) any                   { return hc.plug.rt.Get(key) }
-
-// consumerVar answers $consumer_name and $consumer_group_id.
-func (hc *h2Ctx) consumerVar(k plugin.VarKind) ([]byte, bool) {
-	c := hc.plug.rt.Consumer()
-	switch {
-	case c == nil:
-		return nil, false
-	case k == plugin.VarConsumerName:
-		return s2b(c.Username), true
-	case k == plugin.VarConsumerGroupID && c.GroupID != "":
-		return s2b(c.GroupID), true
-	}
-	return nil, false
-}
 
 // h2Writer is the stream's ResponseWriter; it records the status written, so the log phase
 // sees the status of every answer (the gateway's error pages included).

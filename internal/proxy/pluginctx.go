@@ -82,13 +82,7 @@ var _ plugin.Ctx = (*reqCtx)(nil)
 func (rc *reqCtx) Method() []byte { return rc.fc.Request.Header.Method() }
 func (rc *reqCtx) URI() []byte    { return rc.matchPath }
 func (rc *reqCtx) RequestURI() []byte {
-	b := append(rc.plug.reqURIBuf[:0], rc.upstreamPath...)
-	if rc.query != nil {
-		b = append(b, '?')
-		b = append(b, rc.query...)
-	}
-	rc.plug.reqURIBuf = b
-	return b
+	return rc.plug.requestURI(rc.upstreamPath, rc.query)
 }
 func (rc *reqCtx) Host() []byte           { return rc.host }
 func (rc *reqCtx) RemoteAddr() netip.Addr { return rc.remote }
@@ -115,11 +109,7 @@ func (rc *reqCtx) AddHeader(name, value string) { rc.fc.Request.Header.Add(name,
 func (rc *reqCtx) DelHeader(name string)        { rc.fc.Request.Header.Del(name) }
 
 func (rc *reqCtx) Arg(name string) ([]byte, bool) {
-	args := rc.fc.QueryArgs()
-	if !args.Has(name) {
-		return nil, false
-	}
-	return args.Peek(name), true
+	return queryArg(rc.fc.QueryArgs(), name)
 }
 
 func (rc *reqCtx) SetArg(name, value string) {
@@ -132,16 +122,8 @@ func (rc *reqCtx) DelArg(name string) {
 	rc.syncQuery()
 }
 
-// syncQuery re-encodes the parsed query args into the query forwarded upstream (none left:
-// no '?', as nginx's $is_args; a reused buffer is empty but not nil).
-func (rc *reqCtx) syncQuery() {
-	if rc.fc.QueryArgs().Len() == 0 {
-		rc.query = nil
-		return
-	}
-	rc.plug.queryBuf = rc.fc.QueryArgs().AppendBytes(rc.plug.queryBuf[:0])
-	rc.query = rc.plug.queryBuf
-}
+// syncQuery re-encodes the parsed query args into the query forwarded upstream.
+func (rc *reqCtx) syncQuery() { rc.query = rc.plug.encodeQuery(rc.fc.QueryArgs()) }
 
 func (rc *reqCtx) Cookie(name string) ([]byte, bool) {
 	return present(rc.fc.Request.Header.Cookie(name))
@@ -172,10 +154,8 @@ func (rc *reqCtx) Body() ([]byte, error) {
 	}
 	// rc.body is free until forward's prepareBody, which reads the body put back here
 	rc.body = clientBody{r: src, conn: fc.Conn(), timeout: rc.srv.opts.ClientBodyTimeout}
-	buf, err := readBounded(ps.body[:0], &rc.body, pluginBodyLimit)
-	ps.body = buf
+	buf, err := ps.readBody(&rc.body)
 	if err != nil {
-		ps.bodyErr = err
 		return nil, err
 	}
 	rc.setBodyStream(buf)
@@ -187,17 +167,9 @@ func (rc *reqCtx) setBodyStream(b []byte) {
 	rc.fc.Request.SetBodyStream(&rc.plug.bodyReader, len(b))
 }
 
-// SetBody replaces the forwarded request body.
-func (rc *reqCtx) SetBody(b []byte) {
-	ps := &rc.plug
-	if !ps.bodyRead {
-		// the client's body is replaced unread; fasthttp still drains it off the connection
-		ps.bodyRead = true
-	}
-	ps.body = append(ps.body[:0], b...)
-	ps.bodyErr = nil
-	rc.setBodyStream(ps.body)
-}
+// SetBody replaces the forwarded request body; the client's, if unread, is replaced unread
+// (fasthttp still drains it off the connection).
+func (rc *reqCtx) SetBody(b []byte) { rc.setBodyStream(rc.plug.replaceBody(b)) }
 
 // bodyBroken reports a request whose body was partly consumed by a failed Body call.
 func (ps *pluginState) bodyBroken() bool {
@@ -273,13 +245,9 @@ func (rc *reqCtx) AddRespHeader(name, value string) { rc.respHeader(opAdd, name,
 func (rc *reqCtx) DelRespHeader(name string)        { rc.respHeader(opDel, name, "") }
 
 func (rc *reqCtx) respHeader(op uint8, name, value string) {
-	if op == opDel && isContentLength(name) {
-		rc.plug.lengthDropped = true
-	}
-	if !rc.plug.upstream && !rc.plug.exited && !rc.plug.own {
-		rc.plug.respOps = append(rc.plug.respOps, respHeaderOp{op, name, value})
-	}
-	applyRespOp(&rc.fc.Response.Header, respHeaderOp{op, name, value})
+	o := respHeaderOp{op, name, value}
+	rc.plug.recordRespOp(o)
+	applyRespOp(&rc.fc.Response.Header, o)
 }
 
 func isContentLength(name string) bool {
@@ -306,36 +274,11 @@ func (rc *reqCtx) replayRespHeaders() {
 	}
 }
 
-func (rc *reqCtx) RouteID() string {
-	if rc.route == nil {
-		return ""
-	}
-	return rc.route.ID
-}
-
-func (rc *reqCtx) ServiceID() string {
-	if rc.route == nil {
-		return ""
-	}
-	return rc.route.ServiceID
-}
+func (rc *reqCtx) RouteID() string   { return routeID(rc.route) }
+func (rc *reqCtx) ServiceID() string { return routeServiceID(rc.route) }
 
 func (rc *reqCtx) Consumer() *plugin.Consumer        { return rc.plug.rt.Consumer() }
 func (rc *reqCtx) AttachConsumer(c *plugin.Consumer) { rc.plug.rt.AttachConsumer(c) }
 func (rc *reqCtx) Credentials() any                  { return rc.plug.rt.Credentials() }
 func (rc *reqCtx) Set(key, value any)                { rc.plug.rt.Set(key, value) }
 func (rc *reqCtx) Get(key any) any                   { return rc.plug.rt.Get(key) }
-
-// consumerVar answers $consumer_name and $consumer_group_id.
-func (rc *reqCtx) consumerVar(k plugin.VarKind) ([]byte, bool) {
-	c := rc.plug.rt.Consumer()
-	switch {
-	case c == nil:
-		return nil, false
-	case k == plugin.VarConsumerName:
-		return s2b(c.Username), true
-	case k == plugin.VarConsumerGroupID && c.GroupID != "":
-		return s2b(c.GroupID), true
-	}
-	return nil, false
-}

@@ -191,7 +191,7 @@ func (rc *reqCtx) Lookup(v *plugin.Var) ([]byte, bool) {
 		}
 		return s2b(rc.route.Service.Name), true
 	case plugin.VarConsumerName, plugin.VarConsumerGroupID:
-		return rc.consumerVar(v.Kind)
+		return rc.plug.consumerVar(v.Kind)
 	case plugin.VarRequestID:
 		return nil, false // set by the request-id plugin
 	case plugin.VarStatus:
