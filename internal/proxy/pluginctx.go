@@ -185,6 +185,9 @@ func (rc *reqCtx) SetRequestURI(uri string) {
 	rc.upstreamPath = append(rc.upstreamPath[:0], path...)
 	if hasQuery {
 		rc.plug.queryBuf = append(rc.plug.queryBuf[:0], query...)
+		if rc.plug.queryBuf == nil {
+			rc.plug.queryBuf = []byte{} // "path?" keeps its '?', whatever the pooled buffer held
+		}
 		rc.query = rc.plug.queryBuf
 	} else {
 		rc.query = nil

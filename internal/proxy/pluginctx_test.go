@@ -222,3 +222,19 @@ func TestDelLastArgDropsQuery(t *testing.T) {
 		t.Fatalf("query %q", rc.query)
 	}
 }
+
+// SetRequestURI("path?") keeps an empty query (and so the '?') even on a fresh context whose
+// pooled query buffer is still nil, as on the HTTP/2 path.
+func TestSetRequestURIKeepsEmptyQuery(t *testing.T) {
+	var fc fasthttp.RequestCtx
+	fc.Request.SetRequestURI("/p?a=1")
+	rc := &reqCtx{fc: &fc, query: []byte("a=1")}
+	rc.SetRequestURI("/q?")
+	if rc.query == nil || len(rc.query) != 0 || string(rc.upstreamPath) != "/q" {
+		t.Fatalf("path %q query %q (nil=%v), want /q with an empty query", rc.upstreamPath, rc.query, rc.query == nil)
+	}
+	rc.SetRequestURI("/r")
+	if rc.query != nil {
+		t.Fatalf("query %q, want none", rc.query)
+	}
+}
