@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,16 +75,31 @@ func Connect(t testing.TB, endpoints []string) *etcd.Store {
 	return s
 }
 
-// FreeAddr returns a 127.0.0.1:port that was free a moment ago. Another process may take it
-// before the caller binds it; that is rare enough for tests.
+var (
+	handedOutMu sync.Mutex
+	handedOut   = map[string]bool{}
+)
+
+// FreeAddr returns a 127.0.0.1:port that was free a moment ago and that this process has not
+// handed out before (the kernel may offer a just-closed port again, and a server's client and
+// peer URLs must differ). Another process may take it before the caller binds it; that is rare
+// enough for tests.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
+	handedOutMu.Lock()
+	defer handedOutMu.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("find a free port: %v", err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if !handedOut[addr] {
+			handedOut[addr] = true
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func waitUntil(ctx context.Context, check func(context.Context) error) error {
