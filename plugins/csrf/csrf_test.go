@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugin/plugintest"
 )
 
@@ -20,15 +19,7 @@ const (
 
 func compile(t *testing.T, conf string, now int64) *CSRF {
 	t.Helper()
-	def, ok := plugin.Lookup("csrf")
-	if !ok || def.New == nil {
-		t.Fatal("csrf not registered with New")
-	}
-	inst, err := def.New(json.RawMessage(conf), plugin.Env{})
-	if err != nil {
-		t.Fatalf("New(%s): %v", conf, err)
-	}
-	p := inst.(*CSRF)
+	p := plugintest.MustNew(t, "csrf", conf).(*CSRF)
 	p.now = func() time.Time { return time.Unix(now, 0) }
 	p.random = func() float64 { return 0.12345678901234567 }
 	return p

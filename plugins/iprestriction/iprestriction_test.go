@@ -11,15 +11,7 @@ import (
 
 func compile(t *testing.T, conf string) plugin.Accessor {
 	t.Helper()
-	def, ok := plugin.Lookup("ip-restriction")
-	if !ok || def.New == nil {
-		t.Fatal("ip-restriction not registered with New")
-	}
-	inst, err := def.New(json.RawMessage(conf), plugin.Env{})
-	if err != nil {
-		t.Fatalf("New(%s): %v", conf, err)
-	}
-	return inst.(plugin.Accessor)
+	return plugintest.MustNew(t, "ip-restriction", conf).(plugin.Accessor)
 }
 
 func TestAccess(t *testing.T) {

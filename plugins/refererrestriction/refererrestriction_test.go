@@ -1,7 +1,6 @@
 package refererrestriction
 
 import (
-	"encoding/json"
 	"testing"
 
 	"github.com/sluicegw/sluice/plugin"
@@ -10,15 +9,7 @@ import (
 
 func compile(t *testing.T, conf string) plugin.Accessor {
 	t.Helper()
-	def, ok := plugin.Lookup("referer-restriction")
-	if !ok || def.New == nil {
-		t.Fatal("referer-restriction not registered with New")
-	}
-	inst, err := def.New(json.RawMessage(conf), plugin.Env{})
-	if err != nil {
-		t.Fatalf("New(%s): %v", conf, err)
-	}
-	return inst.(plugin.Accessor)
+	return plugintest.MustNew(t, "referer-restriction", conf).(plugin.Accessor)
 }
 
 func TestAccess(t *testing.T) {

@@ -12,15 +12,7 @@ import (
 
 func compile(t *testing.T, conf string) plugin.Rewriter {
 	t.Helper()
-	def, ok := plugin.Lookup("uri-blocker")
-	if !ok || def.New == nil {
-		t.Fatal("uri-blocker not registered with New")
-	}
-	inst, err := def.New(json.RawMessage(conf), plugin.Env{})
-	if err != nil {
-		t.Fatalf("New(%s): %v", conf, err)
-	}
-	return inst.(plugin.Rewriter)
+	return plugintest.MustNew(t, "uri-blocker", conf).(plugin.Rewriter)
 }
 
 func TestRewrite(t *testing.T) {
