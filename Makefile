@@ -16,13 +16,19 @@ build:
 run: build
 	./$(BIN) start --data-dir $(DATA_DIR) $(if $(CONFIG),-c $(CONFIG))
 
-# Debian's etcd-server gives the external-etcd tests a real etcd 3.4 cluster member.
+# Debian's etcd-server gives the external-etcd tests a real etcd 3.4 cluster member;
+# redis-server and redis-sentinel back the Redis policies of the rate-limit plugins.
+TEST_PKGS := etcd:etcd-server redis-server:redis-server redis-sentinel:redis-sentinel
+
 test-deps:
-	@if ! command -v etcd >/dev/null 2>&1; then \
-		echo "installing etcd-server (apt)"; \
+	@missing=; for p in $(TEST_PKGS); do \
+		command -v $${p%%:*} >/dev/null 2>&1 || missing="$$missing $${p#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing (apt)"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends etcd-server \
-		|| { $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends etcd-server; }; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends $$missing \
+		|| { $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends $$missing; }; \
 	fi
 
 vet:

@@ -39,6 +39,12 @@ type Env struct {
 	// Metadata is the plugin's plugin_metadata object, nil when none is set.
 	Metadata json.RawMessage
 	Logger   *slog.Logger
+	// Shared is what the plugin's Definition.Start returned on this node (nil without Start).
+	Shared any
+	// NewUpstream compiles an upstream object's JSON (the Admin API's upstream schema, inline
+	// form) into an upstream a request can be sent to with UpstreamSetter.SetUpstream.
+	// Nil where no data plane runs (Admin API validation).
+	NewUpstream func(conf json.RawMessage) (Upstream, error)
 }
 
 // Consumer is an authenticated identity.
@@ -65,6 +71,7 @@ type Credential struct {
 // Byte slices it returns are valid only until the phase returns.
 type Ctx interface {
 	Vars
+	RequestInfo
 
 	// The client request (as it will be forwarded, after earlier plugins' changes).
 	Method() []byte

@@ -42,6 +42,11 @@ type Definition struct {
 	// consumer and credential carrying this plugin, once per snapshot; instances read it with
 	// Ctx.Credentials.
 	Index func(creds []Credential) (any, error)
+	// Start, when set, runs once per node when the plugin is enabled (at start and on
+	// plugins/reload) and returns what its instances share (Env.Shared): an export server,
+	// cache zones, a tracer provider. An error keeps the plugin from running on the node
+	// (routes naming it fail closed) and is logged.
+	Start func(node Node) (Shared, error)
 }
 
 var (

@@ -56,8 +56,10 @@ func (s *Server) forward(rc *reqCtx) (streaming bool) {
 	var c *upstream.Conn
 	for try, stale := 0, 0; ; {
 		setNodeHost(req, u, n)
+		now := time.Now()
+		rc.info.tryStarted(n, now)
 		if u.Spec.Type == "ewma" {
-			rc.tryStart = time.Now()
+			rc.tryStart = now
 		}
 		c, err = n.Acquire(context.Background(), t)
 		if err == nil {
@@ -83,6 +85,7 @@ func (s *Server) forward(rc *reqCtx) (streaming bool) {
 			continue
 		}
 		rc.statuses = appendStatus(rc.statuses, upstream.Status(err))
+		rc.info.tryAnswered(upstream.Status(err))
 		s.log.Warn("upstream try failed", "route", r.ID, "node", n.Addr, "try", try+1, "error", err)
 		if try >= u.Retries() || !upstream.CanRetry(err, idempotent, rc.rewindBody()) ||
 			!deadline.IsZero() && time.Now().After(deadline) {
@@ -116,6 +119,7 @@ func (s *Server) forward(rc *reqCtx) (streaming bool) {
 		rc.rtt = time.Since(rc.tryStart) // connect + response head, as APISIX's ewma measures
 	}
 	rc.statuses = appendStatus(rc.statuses, resp.StatusCode())
+	rc.info.tryAnswered(resp.StatusCode())
 	return s.respond(rc, websocket)
 }
 
@@ -270,6 +274,7 @@ func (s *Server) respond(rc *reqCtx, websocket bool) (streaming bool) {
 		c.Release(true)
 		rc.conn = nil
 		rc.attempt.Finish(rc.rtt)
+		rc.info.bodyDone()
 		return false
 	}
 	cl := resp.Header.ContentLength()
@@ -346,6 +351,7 @@ func (st *responseStream) Read(p []byte) (int, error) {
 		}
 	}
 	n, err = st.rc.srv.filterStream(st.rc, p, n, err)
+	st.rc.info.sent += int64(n)
 	if err != nil && !errors.Is(err, io.EOF) {
 		// a node failing mid-body aborts the client connection (never a truncated
 		// response that looks complete)
@@ -361,6 +367,7 @@ func (st *responseStream) Close() error {
 	}
 	st.rc = nil
 	st.body.Close()
+	rc.info.bodyDone()
 	rc.conn = nil
 	rc.attempt.Finish(rc.rtt)
 	rc.srv.runLog(rc)

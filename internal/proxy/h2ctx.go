@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -55,6 +56,7 @@ type h2Ctx struct {
 	respBody []byte
 	reqBody  bufferedBody
 	plug     pluginState
+	info     reqInfo // plugin.RequestInfo (reqinfo.go)
 }
 
 var h2CtxPool = sync.Pool{New: func() any { return new(h2Ctx) }}
@@ -63,6 +65,7 @@ func acquireH2Ctx(s *Server, w http.ResponseWriter, r *http.Request) *h2Ctx {
 	hc := h2CtxPool.Get().(*h2Ctx)
 	hc.srv, hc.r = s, r
 	hc.w = h2Writer{ResponseWriter: w, hc: hc}
+	hc.info.start = time.Now()
 	return hc
 }
 

@@ -57,6 +57,7 @@ func (s *Server) forwardH2ToH1(w http.ResponseWriter, hc *h2Ctx, u *upstream.Ups
 	for try, stale := 0, 0; ; {
 		setNodeHost(req, u, n)
 		tryStart = time.Now()
+		hc.info.tryStarted(n, tryStart)
 		c, err = n.Acquire(r.Context(), t)
 		if err == nil {
 			resp.Reset()
@@ -80,6 +81,7 @@ func (s *Server) forwardH2ToH1(w http.ResponseWriter, hc *h2Ctx, u *upstream.Ups
 			continue
 		}
 		hc.statuses = appendStatus(hc.statuses, upstream.Status(err))
+		hc.info.tryAnswered(upstream.Status(err))
 		s.log.Warn("upstream try failed", "route", rt.ID, "node", n.Addr, "try", try+1, "error", err)
 		if try >= u.Retries() || !upstream.CanRetry(err, idempotent, body.rewind(req)) ||
 			!deadline.IsZero() && time.Now().After(deadline) {
@@ -107,7 +109,9 @@ func (s *Server) forwardH2ToH1(w http.ResponseWriter, hc *h2Ctx, u *upstream.Ups
 		rtt = time.Since(tryStart)
 	}
 	hc.statuses = appendStatus(hc.statuses, resp.StatusCode())
+	hc.info.tryAnswered(resp.StatusCode())
 	s.respondH1ToH2(w, rctl, hc, c, resp, rtt)
+	hc.info.bodyDone()
 }
 
 // respondH1ToH2 writes an HTTP/1.1 node's response to the HTTP/2 client: header_filter on
@@ -218,6 +222,7 @@ func (s *Server) forwardH2(w http.ResponseWriter, hc *h2Ctx, u *upstream.Upstrea
 		}
 		req = req.WithContext(r.Context())
 		tryStart = time.Now()
+		hc.info.tryStarted(n, tryStart)
 		if resp, err = n.RoundTripH2(req, t); err == nil {
 			break
 		}
@@ -225,6 +230,7 @@ func (s *Server) forwardH2(w http.ResponseWriter, hc *h2Ctx, u *upstream.Upstrea
 			return // the client reset the stream
 		}
 		hc.statuses = appendStatus(hc.statuses, upstream.Status(err))
+		hc.info.tryAnswered(upstream.Status(err))
 		s.log.Warn("upstream try failed", "route", rt.ID, "node", n.Addr, "try", try+1, "error", err)
 		if try >= u.Retries() || !upstream.IsConnectError(err) || body != nil && body.n.Load() > 0 ||
 			!deadline.IsZero() && time.Now().After(deadline) {
@@ -253,7 +259,9 @@ func (s *Server) forwardH2(w http.ResponseWriter, hc *h2Ctx, u *upstream.Upstrea
 		rtt = time.Since(tryStart)
 	}
 	hc.statuses = appendStatus(hc.statuses, resp.StatusCode)
+	hc.info.tryAnswered(resp.StatusCode)
 	s.respondH2(w, hc, resp)
+	hc.info.bodyDone()
 	hc.attempt.Finish(rtt)
 }
 

@@ -302,6 +302,12 @@ func (w *h2Writer) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+func (w *h2Writer) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.hc.info.sent += int64(n)
+	return n, err
+}
+
 // Unwrap lets http.ResponseController reach the HTTP/2 stream (Flush, deadlines).
 func (w *h2Writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 

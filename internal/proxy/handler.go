@@ -22,6 +22,7 @@ func (s *Server) handleHTTP1(fc *fasthttp.RequestCtx) {
 	rc := acquireReqCtx(s)
 	rc.fc = fc
 	rc.scheme = "http"
+	rc.info.start = fc.Time()
 	rc.initAddrs(fc.RemoteAddr(), fc.LocalAddr(), fc.Request.Header.Peek(s.opts.RealIPHeader))
 	if !rc.normalize() {
 		s.reject(fc, fasthttp.StatusBadRequest)

@@ -69,6 +69,7 @@ type reqCtx struct {
 	statusBuf                      [8]byte
 
 	plug pluginState // the plugin runtime's per-request state (pluginctx.go)
+	info reqInfo     // plugin.RequestInfo (reqinfo.go)
 }
 
 var reqCtxPool = sync.Pool{New: func() any { return new(reqCtx) }}

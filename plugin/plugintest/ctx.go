@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluicegw/sluice/plugin"
 )
@@ -36,13 +37,21 @@ type Ctx struct {
 	Index          any
 	values         map[any]any
 	VarsV          map[string]string // extra variables by name (route_id ...)
+
+	Info Info // plugin.RequestInfo (info.go)
+	// UpstreamSetter / StreamExiter records (info.go).
+	UpstreamV      plugin.Upstream
+	UpstreamIDV    string
+	KnownUpstreams map[string]bool
+	ExitSize       int64
 }
 
 // New returns a GET / request from 127.0.0.1.
 func New() *Ctx {
 	return &Ctx{MethodV: "GET", Path: "/", Query: url.Values{}, HostV: "localhost",
 		Remote: netip.MustParseAddr("127.0.0.1"), SchemeV: "http",
-		ReqHeader: http.Header{}, RespHdr: http.Header{}, StatusV: 200}
+		ReqHeader: http.Header{}, RespHdr: http.Header{}, StatusV: 200,
+		Info: Info{Start: time.Now(), UpLatency: -1}}
 }
 
 var (
