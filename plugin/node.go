@@ -22,6 +22,22 @@ type Node interface {
 	ID() string
 	// Status reports the node's live state; cheap enough to call on every metrics scrape.
 	Status() NodeStatus
+	// API finds an internal endpoint a started plugin provides (its Shared implements
+	// APIProvider), by URI: what APISIX's public-api plugin exposes through a route.
+	API(uri string) (API, bool)
+}
+
+// API is an internal endpoint a plugin serves (APISIX's plugin api(): prometheus metrics,
+// batch-requests ...). Serve ends the request with c.Exit.
+type API struct {
+	URI     string
+	Methods []string // empty: any
+	Serve   func(c Ctx)
+}
+
+// APIProvider is implemented by a Shared whose plugin provides internal endpoints.
+type APIProvider interface {
+	APIs() []API
 }
 
 // NodeStatus is a point-in-time view of the node for metrics and status endpoints.

@@ -41,6 +41,8 @@ type Env struct {
 	Logger   *slog.Logger
 	// Shared is what the plugin's Definition.Start returned on this node (nil without Start).
 	Shared any
+	// Node is the gateway process (nil where no data plane runs: Admin API validation).
+	Node Node
 	// NewUpstream compiles an upstream object's JSON (the Admin API's upstream schema, inline
 	// form) into an upstream a request can be sent to with UpstreamSetter.SetUpstream.
 	// Nil where no data plane runs (Admin API validation).
