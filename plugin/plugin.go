@@ -45,6 +45,7 @@ type Env struct {
 	Node Node
 	// NewUpstream compiles an upstream object's JSON (the Admin API's upstream schema, inline
 	// form) into an upstream a request can be sent to with UpstreamSetter.SetUpstream.
+	// Call it from New only.
 	// Nil where no data plane runs (Admin API validation).
 	NewUpstream func(conf json.RawMessage) (Upstream, error)
 }

@@ -51,6 +51,7 @@ type Node struct {
 	store   store.Store
 	embed   *etcd.Embedded
 	plugins *pluginSet
+	view    *nodeView // the node as plugins see it, and their node-level state
 	servers []*http.Server
 	proxy   *proxy.Server
 	keyring *encryption.Keyring
@@ -102,6 +103,9 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, err
 	}
 	n.plugins = newPluginSet(cfg.Plugins, log)
+	if n.view, err = newNodeView(n, cfg, o.DataDir); err != nil {
+		return nil, err
+	}
 	// APISIX encrypts SSL keys whenever a keyring exists, and plugin encrypt_fields only with
 	// enable_encrypt_fields; both planes use the same keyring (admin writes, data plane reads).
 	ring := cfg.Apisix.DataEncryption.Keyring
@@ -270,6 +274,9 @@ func (n *Node) stop() {
 	defer cancel()
 	if n.proxy != nil {
 		n.stopProxy()
+	}
+	if n.view != nil {
+		n.view.stopPlugins()
 	}
 	for _, s := range n.servers {
 		if err := s.Shutdown(ctx); err != nil {

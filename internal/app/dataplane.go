@@ -19,16 +19,22 @@ const defaultShutdownTimeout = 240 * time.Second
 // from (it follows the store until ctx ends).
 func (n *Node) startDataPlane(ctx context.Context) error {
 	cfg := n.cfg
+	n.view.syncPlugins(n.plugins.Enabled(), 0)
+	go n.view.probeEtcd(ctx, n.store, cfg.Deployment.Etcd.Prefix+"/routes")
 	n.snapshots = snapshot.New(n.store, snapshot.Options{
 		Prefix:     cfg.Deployment.Etcd.Prefix,
 		RouterMode: router.Mode(cfg.Apisix.Router.HTTP),
 		Logger:     n.log,
-		// A plugin runs when its package implements New; a route naming one that does
-		// not fails closed.
+		// A plugin runs when its package implements New (and its node-level Start, if any,
+		// succeeded); a route naming one that does not fails closed. Plugins left out of
+		// the node's `plugins:` list are ignored, as APISIX does.
 		Supported: func(name string) bool {
 			d, ok := plugin.Lookup(name)
-			return ok && d.New != nil
+			return ok && d.New != nil && n.view.runnable(name)
 		},
+		Enabled: n.plugins.IsEnabled,
+		Node:    n.view,
+		Shared:  n.view.shared,
 		Decrypt: n.keyring.DecryptObject,
 	})
 	httpConf, _ := cfg.NginxConfig["http"].(map[string]any)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/sluicegw/sluice/internal/conf"
 	"github.com/sluicegw/sluice/internal/store"
@@ -84,6 +85,11 @@ func (n *Node) reloadPlugins(configPath string) error {
 		n.plugins.set(cfg.Plugins, n.log)
 	}
 	n.log.Info("plugins reloaded", "enabled", len(n.plugins.Enabled()))
+	if n.snapshots != nil {
+		// stopped plugins' state outlives the snapshot still using it by a grace period
+		n.view.syncPlugins(n.plugins.Enabled(), 10*time.Second)
+		n.snapshots.Refresh()
+	}
 	return n.publishPlugins(context.Background())
 }
 

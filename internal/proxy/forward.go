@@ -19,7 +19,7 @@ import (
 func (s *Server) forward(rc *reqCtx) (streaming bool) {
 	fc := rc.fc
 	r := rc.route
-	u := r.Upstream
+	u := upstreamFor(rc.upOverride, r.Upstream)
 	if u == nil || len(u.Nodes()) == 0 {
 		// upstream.set_by_route: "missing upstream configuration" / "no valid upstream node"
 		s.gatewayError(rc, fasthttp.StatusServiceUnavailable)

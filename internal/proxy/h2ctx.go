@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -57,6 +58,10 @@ type h2Ctx struct {
 	reqBody  bufferedBody
 	plug     pluginState
 	info     reqInfo // plugin.RequestInfo (reqinfo.go)
+	// A plugin's choices (pluginctx_upstream.go).
+	upOverride *upstream.Upstream
+	exitBody   io.Reader
+	exitSize   int64
 }
 
 var h2CtxPool = sync.Pool{New: func() any { return new(h2Ctx) }}
@@ -70,6 +75,9 @@ func acquireH2Ctx(s *Server, w http.ResponseWriter, r *http.Request) *h2Ctx {
 }
 
 func releaseH2Ctx(hc *h2Ctx) {
+	if hc.exitBody != nil {
+		closeReader(hc.exitBody)
+	}
 	hc.attempt.Reset()
 	hc.params.Reset()
 	if hc.args != nil {

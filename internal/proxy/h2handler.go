@@ -100,7 +100,7 @@ func (s *Server) serveH2Request(w http.ResponseWriter, hc *h2Ctx) {
 		s.writeOwnH2(w, hc)
 		return
 	}
-	u := rt.Upstream
+	u := upstreamFor(hc.upOverride, rt.Upstream)
 	if u == nil || len(u.Nodes()) == 0 {
 		s.gatewayErrorH2(w, hc, http.StatusServiceUnavailable)
 		return

@@ -372,6 +372,10 @@ func (s *Server) gatewayErrorH2(w http.ResponseWriter, hc *h2Ctx, status int) {
 // the response.
 func (s *Server) writeOwnH2(w http.ResponseWriter, hc *h2Ctx) {
 	s.runHeaderFilterH2(hc)
+	if hc.exitBody != nil {
+		s.writeExitStreamH2(w, hc)
+		return
+	}
 	body := hc.respBody
 	if hc.plug.rt.HasBodyFilters() {
 		body = hc.plug.rt.RunBodyFilter(hc, body, true)

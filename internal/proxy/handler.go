@@ -19,6 +19,9 @@ func (s *Server) handleHTTP1(fc *fasthttp.RequestCtx) {
 	if s.draining.Load() {
 		fc.SetConnectionClose()
 	}
+	if tc, ok := fc.Conn().(*trackedConn); ok {
+		tc.reqs.Add(1) // per connection: no counter shared across cores
+	}
 	rc := acquireReqCtx(s)
 	rc.fc = fc
 	rc.scheme = "http"
@@ -125,7 +128,7 @@ func (s *Server) serve(rc *reqCtx) (streaming bool) {
 	}
 	if s.runRequestPhases(rc) {
 		s.runHeaderFilter(rc)
-		return false
+		return rc.exitBody != nil && s.streamExit(rc)
 	}
 	return s.forward(rc)
 }

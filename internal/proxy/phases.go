@@ -148,7 +148,7 @@ func (s *Server) runHeaderFilter(rc *reqCtx) {
 		rc.replayRespHeaders()
 	}
 	ps.rt.RunHeaderFilter(rc)
-	if own && ps.rt.HasBodyFilters() {
+	if own && ps.rt.HasBodyFilters() && rc.exitBody == nil {
 		resp := &rc.fc.Response
 		s.setFilteredBody(rc, ps.rt.RunBodyFilter(rc, resp.Body(), true))
 	}

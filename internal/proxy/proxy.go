@@ -123,6 +123,8 @@ type Server struct {
 	// Connection tracking for the graceful drain. The mutex is taken per connection
 	// (accept and close), never per request.
 	connMu   sync.Mutex
+	// stub_status counters, under connMu: connections accepted, requests of closed ones
+	accepted, closedReqs int64
 	conns    map[*trackedConn]struct{}
 	connsWG  sync.WaitGroup
 	draining atomic.Bool
@@ -321,6 +323,7 @@ func (s *Server) closeListeners() {
 type trackedConn struct {
 	net.Conn
 	state atomic.Int32 // fasthttp.ConnState
+	reqs  atomic.Int64 // requests served on it (stub_status "requests")
 	// sawLF: a line feed arrived since the connection last went idle, so an oversized head
 	// is 431 (fields), not 414 (request line). Touched only by the connection's goroutine.
 	sawLF bool
@@ -390,12 +393,14 @@ func (s *Server) track(c net.Conn) *trackedConn {
 	}
 	s.conns[tc] = struct{}{}
 	s.connsWG.Add(1)
+	s.accepted++
 	return tc
 }
 
 func (s *Server) untrack(tc *trackedConn) {
 	s.connMu.Lock()
 	delete(s.conns, tc)
+	s.closedReqs += tc.reqs.Load()
 	s.connMu.Unlock()
 	s.connsWG.Done()
 }

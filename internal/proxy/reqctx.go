@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -70,6 +71,11 @@ type reqCtx struct {
 
 	plug pluginState // the plugin runtime's per-request state (pluginctx.go)
 	info reqInfo     // plugin.RequestInfo (reqinfo.go)
+	// A plugin's choices (pluginctx_upstream.go): the upstream, a streamed exit body.
+	upOverride *upstream.Upstream
+	exitBody   io.Reader
+	exitSize   int64
+	exitSt     exitStream
 }
 
 var reqCtxPool = sync.Pool{New: func() any { return new(reqCtx) }}
@@ -93,6 +99,7 @@ func releaseReqCtx(rc *reqCtx) {
 	if rc.bodyBuf != nil {
 		bodyBufPool.Put(rc.bodyBuf)
 	}
+	rc.closeExitBody()
 	*rc = reqCtx{
 		params:       rc.params,
 		attempt:      rc.attempt,

@@ -43,6 +43,10 @@ type builder struct {
 	owners         map[string]*pluginOwner
 	retiredPlugins []*pluginrt.Instance
 	buildNo        int64
+	// modIdx: object kind → revision of its latest change; copied into the snapshot when
+	// it changed
+	modIdx     map[string]int64
+	modChanged bool
 	// errors of the plugin set's parts, kept while a part is reused
 	globalErrs, consumerErrs map[string]string
 }
@@ -68,6 +72,9 @@ type compiledRoute struct {
 }
 
 func newBuilder(o Options, log *slog.Logger) *builder {
+	if o.Enabled == nil {
+		o.Enabled = func(string) bool { return true }
+	}
 	return &builder{
 		o:        o,
 		log:      log,
@@ -81,7 +88,22 @@ func newBuilder(o Options, log *slog.Logger) *builder {
 		deps:     map[depKey]map[string]struct{}{},
 		routeErr: map[string]string{},
 		owners:   map[string]*pluginOwner{},
+		modIdx:   map[string]int64{},
 		prev:     emptySnapshot(o.RouterMode),
+	}
+}
+
+// noteModified records rev as the latest change of key's kind (APISIX's per-kind modify
+// index, reported by the prometheus plugin).
+func (b *builder) noteModified(key string, rev int64) {
+	rest, ok := strings.CutPrefix(key, b.o.Prefix+"/")
+	if !ok {
+		return
+	}
+	kind, _, _ := strings.Cut(rest, "/")
+	if rev > b.modIdx[kind] {
+		b.modIdx[kind] = rev
+		b.modChanged = true
 	}
 }
 
@@ -89,6 +111,11 @@ func newBuilder(o Options, log *slog.Logger) *builder {
 func (b *builder) apply(ev store.Event) {
 	switch ev.Type {
 	case store.EventReset:
+		clear(b.modIdx)
+		for _, kv := range ev.Snapshot {
+			b.noteModified(kv.Key, kv.ModRevision)
+		}
+		b.modChanged = true
 		b.ix = rebuildIndex(b.o.Prefix, ev.Snapshot, b.ix, b.o.Decrypt)
 		b.full = true
 		b.rev = ev.Revision
@@ -97,6 +124,7 @@ func (b *builder) apply(ev store.Event) {
 		}
 		return
 	case store.EventPut:
+		b.noteModified(ev.KV.Key, ev.KV.ModRevision)
 		if ch, ok := b.ix.put(ev.KV, b.o.Decrypt); ok {
 			b.mark(ch)
 			if reason, bad := b.ix.bad[ev.KV.Key]; bad {
@@ -104,6 +132,7 @@ func (b *builder) apply(ev store.Event) {
 			}
 		}
 	case store.EventDelete:
+		b.noteModified(ev.KV.Key, ev.Revision)
 		if ch, ok := b.ix.del(ev.KV.Key); ok {
 			b.mark(ch)
 		}
@@ -130,6 +159,10 @@ func (b *builder) build() (*Snapshot, []*upstream.Upstream) {
 	b.buildNo++
 	next := *b.prev
 	next.Revision = b.rev
+	if b.modChanged || next.ModifyIndexes == nil {
+		next.ModifyIndexes = maps.Clone(b.modIdx)
+		b.modChanged = false
+	}
 	var retired []*upstream.Upstream
 	routesDirty := map[string]struct{}{}
 	dependents := func(kind model.Kind, id string) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sluicegw/sluice/plugin"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -30,9 +31,16 @@ type Options struct {
 	// Supported reports whether a plugin has behaviour in this build. Nil means none does:
 	// every route naming an enabled plugin fails closed.
 	Supported func(plugin string) bool
+	// Enabled reports whether a plugin is in the node's `plugins:` list. A conf naming a
+	// plugin that is not is ignored, as APISIX's plugin filter does (nil: all are enabled).
+	Enabled func(plugin string) bool
 	// Decrypt, when set, decrypts data_encryption fields of an object in place before it is
 	// decoded. Optional: the data plane does not need secrets in clear text yet.
 	Decrypt func(kind model.Kind, obj map[string]any)
+	// Node and Shared give plugin instances the node (Env.Node) and what their
+	// Definition.Start returned on it (Env.Shared; nil without Start). Optional.
+	Node   plugin.Node
+	Shared func(plugin string) any
 }
 
 // Compiler follows the store and publishes a Snapshot after every burst of changes.
@@ -42,6 +50,7 @@ type Compiler struct {
 	log *slog.Logger
 
 	cur       atomic.Pointer[Snapshot]
+	refresh   chan struct{} // Refresh: rebuild everything
 	ready     chan struct{}
 	readyOnce sync.Once
 	mu        sync.Mutex
@@ -65,10 +74,14 @@ func New(s store.Store, o Options) *Compiler {
 	if o.Debounce == 0 {
 		o.Debounce = DefaultDebounce
 	}
+	if o.Enabled == nil {
+		o.Enabled = func(string) bool { return true }
+	}
 	if o.Supported == nil {
 		o.Supported = func(string) bool { return false }
 	}
 	c := &Compiler{
+		refresh:   make(chan struct{}, 1),
 		st:        s,
 		o:         o,
 		log:       o.Logger.With("component", "snapshot"),
@@ -114,6 +127,15 @@ func (c *Compiler) WaitRevision(ctx context.Context, rev int64) error {
 	}
 }
 
+// Refresh asks for a rebuild of everything (the enabled plugins or their node-level state
+// changed: plugins reload). It does not wait for it.
+func (c *Compiler) Refresh() {
+	select {
+	case c.refresh <- struct{}{}:
+	default:
+	}
+}
+
 // Run lists the prefix, publishes the first snapshot, then follows the store's watch until
 // ctx ends (it then returns nil). A failed list is retried with backoff; a watch channel that
 // closes while ctx is live (the store was closed) is an error.
@@ -139,6 +161,8 @@ func (c *Compiler) Run(ctx context.Context) error {
 				return errors.New("snapshot: store watch closed")
 			}
 			c.apply(ev)
+		case <-c.refresh:
+			c.b.full = true
 		}
 		if !c.collect(ctx, events) {
 			return nil

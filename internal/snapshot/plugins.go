@@ -28,8 +28,11 @@ type pluginOwner struct {
 type compiledPlugin struct {
 	conf string // the conf bytes compiled
 	meta string // the plugin_metadata bytes compiled with
-	in   *pluginrt.Instance
-	err  error // New failed: the owner fails closed
+	// shared is the plugin's Env.Shared it was compiled with: a plugins reload that
+	// restarts the plugin recompiles its instances
+	shared any
+	in     *pluginrt.Instance
+	err    error // New failed: the owner fails closed
 }
 
 // syncOwner compiles owner key's plugins as they are now (once per build), reusing the
@@ -49,16 +52,21 @@ func (b *builder) syncOwner(kind model.Kind, id, key string, src pluginrt.Source
 	consumerSide := src == pluginrt.FromConsumer || src == pluginrt.FromConsumerGroup
 	for name, conf := range plugins {
 		def, ok := plugin.Lookup(name)
-		if !ok || def.New == nil || !b.o.Supported(name) || consumerSide && def.Type == "auth" {
+		if !ok || def.New == nil || !b.o.Enabled(name) || !b.o.Supported(name) || consumerSide && def.Type == "auth" {
 			b.retirePlugin(o, name)
 			continue
 		}
 		meta := string(b.pluginMetadata(name))
-		if cp := o.insts[name]; cp != nil && cp.conf == string(conf) && cp.meta == meta {
+		var shared any
+		if b.o.Shared != nil {
+			shared = b.o.Shared(name)
+		}
+		if cp := o.insts[name]; cp != nil && cp.conf == string(conf) && cp.meta == meta && cp.shared == shared {
 			continue
 		}
 		b.retirePlugin(o, name)
-		env := plugin.Env{Parent: key, Logger: b.log.With("plugin", name, "parent", key)}
+		env := plugin.Env{Parent: key, Logger: b.log.With("plugin", name, "parent", key),
+			Shared: shared, Node: b.o.Node, NewUpstream: b.pluginUpstreams(key, name)}
 		if meta != "" {
 			env.Metadata = json.RawMessage(meta)
 		}
@@ -66,7 +74,7 @@ func (b *builder) syncOwner(kind model.Kind, id, key string, src pluginrt.Source
 		if err != nil {
 			b.log.Error("plugin not compiled", "key", key, "plugin", name, "error", err)
 		}
-		o.insts[name] = &compiledPlugin{conf: string(conf), meta: meta, in: in, err: err}
+		o.insts[name] = &compiledPlugin{conf: string(conf), meta: meta, shared: shared, in: in, err: err}
 	}
 	for name := range o.insts {
 		if _, ok := plugins[name]; !ok {
@@ -156,7 +164,7 @@ func (b *builder) ownerChain(kind model.Kind, id, key string, src pluginrt.Sourc
 		cp := o.insts[name]
 		switch {
 		case cp == nil:
-			if !disabled(plugins[name]) && broken == "" {
+			if b.o.Enabled(name) && !disabled(plugins[name]) && broken == "" {
 				broken = unsupportedReason(name)
 			}
 		case cp.err != nil:
@@ -312,4 +320,25 @@ func (r *Route) pluginsOrNil() map[string]json.RawMessage {
 		return nil
 	}
 	return r.Plugins
+}
+
+// pluginUpstreams is Env.NewUpstream for a plugin of owner key: inline upstreams in a
+// plugin's conf (traffic-split) compile like a route's; the instance owns and closes them.
+func (b *builder) pluginUpstreams(key, name string) func(json.RawMessage) (plugin.Upstream, error) {
+	n := 0
+	return func(raw json.RawMessage) (plugin.Upstream, error) {
+		spec, _, err := decodeInline(raw)
+		if err != nil {
+			return nil, err
+		}
+		if spec == nil {
+			return nil, fmt.Errorf("plugin %s: empty upstream", name)
+		}
+		n++
+		u, err := b.newUpstream(fmt.Sprintf("%s#%s#upstream%d", key, name, n), spec)
+		if err != nil {
+			return nil, err
+		}
+		return u, nil
+	}
 }

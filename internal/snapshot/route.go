@@ -297,7 +297,7 @@ func parsePrefix(s string) (netip.Prefix, error) {
 // unsupported returns the first enabled plugin (by name) without behaviour in this build.
 func (b *builder) unsupported(plugins map[string]json.RawMessage) string {
 	for _, name := range slices.Sorted(maps.Keys(plugins)) {
-		if !disabled(plugins[name]) && !b.o.Supported(name) {
+		if b.o.Enabled(name) && !disabled(plugins[name]) && !b.o.Supported(name) {
 			return name
 		}
 	}

@@ -17,8 +17,11 @@ import (
 // maps of kinds that did not change are shared with the previous snapshot.
 type Snapshot struct {
 	Revision int64 // store revision it reflects
-	Router   *router.Router
-	Routes   map[string]*Route
+	// ModifyIndexes maps an object kind ("routes", "upstreams" ...) to the revision of its
+	// latest change (put or delete). Shared between snapshots while unchanged: read only.
+	ModifyIndexes map[string]int64
+	Router        *router.Router
+	Routes        map[string]*Route
 	// Errors maps an etcd key to why that object is not served (bad JSON, unknown upstream,
 	// a plugin without behaviour ...), for logs and the control API.
 	Errors map[string]string
