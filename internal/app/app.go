@@ -159,11 +159,17 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 		}
 	}
 	if cfg.Apisix.EnableControl {
-		co := control.Options{Checker: checker, Enabled: n.plugins.Enabled}
+		co := control.Options{Checker: checker, Enabled: n.plugins.Enabled, Prefix: cfg.Deployment.Etcd.Prefix,
+			ReloadPlugins: func() error { return n.reloadPlugins(o.ConfigPath) }}
 		if n.snapshots != nil {
 			co.Snapshot = n.snapshots.Load
 		}
 		if err := n.serveHTTP("control", cfg.ControlAddr(), control.New(co)); err != nil {
+			return nil, err
+		}
+	}
+	if addr := cfg.StatusAddr(); addr != "" && n.snapshots != nil {
+		if err := n.serveHTTP("status", addr, control.Status(n.snapshots.Ready())); err != nil {
 			return nil, err
 		}
 	}

@@ -18,6 +18,10 @@ type Options struct {
 	Enabled func() []string
 	// Snapshot returns the configuration the data plane serves; nil on a control_plane node.
 	Snapshot func() *snapshot.Snapshot
+	// Prefix is the etcd key prefix ("/apisix"), for the keys the views show.
+	Prefix string
+	// ReloadPlugins is PUT /v1/plugins/reload (the Admin API's plugins reload).
+	ReloadPlugins func() error
 }
 
 // New returns the control API handler.
@@ -32,7 +36,13 @@ func New(o Options) http.Handler {
 	if o.Snapshot != nil {
 		registerSnapshotViews(mux, o.Snapshot)
 		registerPluginViews(mux, o.Snapshot)
+		prefix := o.Prefix
+		if prefix == "" {
+			prefix = "/apisix"
+		}
+		registerConfigViews(mux, o.Snapshot, prefix)
 	}
+	registerActions(mux, o.ReloadPlugins)
 	return mux
 }
 

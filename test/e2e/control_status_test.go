@@ -1,0 +1,56 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// The control API's configuration views and actions, and the status API.
+func TestControlViewsAndStatusAPI(t *testing.T) {
+	p := newPorts(t)
+	statusPort := freePort(t)
+	cfg := strings.Replace(p.configYAML(keyConfig(), ""), "apisix:\n",
+		fmt.Sprintf("apisix:\n  status:\n    ip: 127.0.0.1\n    port: %d\n", statusPort), 1)
+	n := startNode(t, p, cfg, "")
+	origin := newOrigin(t, nil)
+	put(t, n, "/services/s1", fmt.Sprintf(`{"name":"svc-one","upstream":{"nodes":{"%s":1},"type":"roundrobin"}}`, origin.addr()))
+	put(t, n, "/plugin_metadata/http-logger", `{"log_format":{"host":"$host"}}`)
+	put(t, n, "/routes/r1", `{"uri":"/r1","service_id":"s1"}`)
+	waitFor(t, n.proxyURL("/r1"), func(st int, b string) bool { return st == 200 })
+
+	control := fmt.Sprintf("http://127.0.0.1:%d", p.Control)
+	checks := []struct {
+		method, path string
+		status       int
+		contains     []string
+	}{
+		{"GET", "/v1/services", 200, []string{`"key":"/apisix/services/s1"`, `"name":"svc-one"`}},
+		{"GET", "/v1/service/s1", 200, []string{`"key":"/apisix/services/s1"`}},
+		{"GET", "/v1/service/nope", 404, []string{"service not found"}},
+		{"GET", "/v1/plugin_metadatas", 200, []string{`"id":"http-logger"`, `"log_format"`}},
+		{"GET", "/v1/plugin_metadata/http-logger", 200, []string{`"id":"http-logger"`, `"$host"`}},
+		{"GET", "/v1/plugin_metadata/cors", 404, []string{"plugin metadata[cors] not found"}},
+		{"PUT", "/v1/plugins/reload", 200, []string{"done"}},
+		{"POST", "/v1/gc", 200, nil},
+	}
+	for _, c := range checks {
+		r := do(t, c.method, control+c.path, "", "")
+		if r.Status != c.status {
+			t.Errorf("%s %s: %d %s, want %d", c.method, c.path, r.Status, r.Body, c.status)
+			continue
+		}
+		for _, s := range c.contains {
+			if !strings.Contains(r.Body, s) {
+				t.Errorf("%s %s: %s lacks %s", c.method, c.path, r.Body, s)
+			}
+		}
+	}
+
+	status := fmt.Sprintf("http://127.0.0.1:%d", statusPort)
+	for _, path := range []string{"/status", "/status/ready"} {
+		if r := do(t, "GET", status+path, "", ""); r.Status != 200 || strings.TrimSpace(r.Body) != `{"status":"ok"}` {
+			t.Errorf("%s: %d %q", path, r.Status, r.Body)
+		}
+	}
+}
