@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -13,7 +14,7 @@ func TestControlViewsAndStatusAPI(t *testing.T) {
 	cfg := strings.Replace(p.configYAML(keyConfig(), ""), "apisix:\n",
 		fmt.Sprintf("apisix:\n  status:\n    ip: 127.0.0.1\n    port: %d\n", statusPort), 1)
 	n := startNode(t, p, cfg, "")
-	origin := newOrigin(t, nil)
+	origin := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {})
 	put(t, n, "/services/s1", fmt.Sprintf(`{"name":"svc-one","upstream":{"nodes":{"%s":1},"type":"roundrobin"}}`, origin.addr()))
 	put(t, n, "/plugin_metadata/http-logger", `{"log_format":{"host":"$host"}}`)
 	put(t, n, "/routes/r1", `{"uri":"/r1","service_id":"s1"}`)
