@@ -73,6 +73,7 @@ type Upstream interface{ Close() }
 // UpstreamSetter is implemented by a Ctx whose upstream a plugin may replace for the current
 // request (call it in rewrite or access; the choice holds for every retry).
 type UpstreamSetter interface {
+	// SetUpstream(nil) restores the route's upstream.
 	SetUpstream(u Upstream)
 	// SetUpstreamID selects the upstream object with that id from the configuration the
 	// request runs on; false when there is none (the request keeps its upstream).
@@ -105,4 +106,10 @@ type RequestInfo interface {
 	// ResponseSize is $bytes_sent: status line, headers and body written (or being written:
 	// in the log phase of a streamed response, exact; before it, what is known).
 	ResponseSize() int64
+}
+
+// RespHeaderVisitor is implemented by a Ctx that can list the response headers (proxy-cache
+// stores them all): fn sees each name and value, repeated headers once per value.
+type RespHeaderVisitor interface {
+	VisitRespHeaders(fn func(name, value []byte))
 }

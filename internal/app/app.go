@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicegw/sluice/internal/accesslog"
 	"github.com/sluicegw/sluice/internal/admin"
 	"github.com/sluicegw/sluice/internal/conf"
 	"github.com/sluicegw/sluice/internal/control"
@@ -52,6 +53,8 @@ type Node struct {
 	embed   *etcd.Embedded
 	plugins *pluginSet
 	view    *nodeView // the node as plugins see it, and their node-level state
+	dataDir string
+	access  *accesslog.Log
 	servers []*http.Server
 	proxy   *proxy.Server
 	keyring *encryption.Keyring
@@ -92,7 +95,7 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	n = &Node{cfg: cfg, log: log}
+	n = &Node{cfg: cfg, log: log, dataDir: o.DataDir}
 	defer func() {
 		if err != nil {
 			n.stop()
@@ -117,7 +120,7 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, fmt.Errorf("apisix.data_encryption.keyring: %w", err)
 	}
 	n.keyring = keyring.WithEncryptFields(cfg.Apisix.DataEncryption.EnableEncryptFields)
-	checker, err := model.NewChecker(model.Options{Enabled: n.plugins.IsEnabled})
+	checker, err := model.NewChecker(model.Options{Enabled: n.plugins.IsEnabled, PluginEnv: n.view.checkEnv})
 	if err != nil {
 		return nil, fmt.Errorf("schemas: %w", err)
 	}
@@ -283,6 +286,11 @@ func (n *Node) stop() {
 	}
 	if n.view != nil {
 		n.view.stopPlugins()
+	}
+	if n.access != nil {
+		if err := n.access.Close(); err != nil {
+			n.log.Warn("access log close", "error", err)
+		}
 	}
 	for _, s := range n.servers {
 		if err := s.Shutdown(ctx); err != nil {

@@ -38,7 +38,12 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 		Decrypt: n.keyring.DecryptObject,
 	})
 	httpConf, _ := cfg.NginxConfig["http"].(map[string]any)
+	var err error
+	if n.access, err = n.openAccessLog(ctx, httpConf); err != nil {
+		return err
+	}
 	o := proxy.Options{
+		AccessLog:               n.access,
 		Addrs:                   cfg.ProxyAddrs(),
 		ServerName:              "sluice/" + Version,
 		Logger:                  n.log.With("component", "proxy"),
@@ -57,7 +62,6 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 	if n.shutdownTimeout <= 0 {
 		n.shutdownTimeout = defaultShutdownTimeout
 	}
-	var err error
 	if n.proxy, err = proxy.Listen(o); err != nil {
 		return err
 	}

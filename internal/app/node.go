@@ -261,3 +261,13 @@ func (v *nodeView) stopPlugins() {
 		v.closeShared(name, sh)
 	}
 }
+
+// checkEnv is the Env an Admin API write's plugin conf is checked with: the node and the
+// plugin's node-level state when it runs here (a control-plane node checks without them).
+func (v *nodeView) checkEnv(name string) plugin.Env {
+	sh := v.shared(name)
+	if sh == nil {
+		return plugin.Env{}
+	}
+	return plugin.Env{Node: v, Shared: sh}
+}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/sluicegw/sluice/plugin"
 )
 
 // Error is a validation failure; Msg is APISIX's error_msg text, answered with status 400.
@@ -18,6 +20,10 @@ type Options struct {
 	// Enabled reports whether a plugin is enabled on this node (config.yaml `plugins:`);
 	// nil means every registered plugin is enabled.
 	Enabled func(name string) bool
+	// PluginEnv, when set, gives the Env a plugin's New sees when a write is checked
+	// (the node and the plugin's node-level state, so a conf naming e.g. a cache zone that
+	// only this node's config defines is accepted).
+	PluginEnv func(name string) plugin.Env
 }
 
 // Checker validates resources against their embedded schemas, cross-field rules and the

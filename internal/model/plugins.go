@@ -169,7 +169,7 @@ func (c *Checker) checkPlugins(plugins map[string]any, schemaType string, stream
 			return fmt.Sprintf("failed to check the configuration of plugin %s err: %s", name, msg)
 		}
 		if st == schemaTypeMain {
-			if msg := checkSemantics(def, conf); msg != "" {
+			if msg := c.checkSemantics(def, conf); msg != "" {
 				return fmt.Sprintf("failed to check the configuration of plugin %s err: %s", name, msg)
 			}
 		}
@@ -245,7 +245,7 @@ func (c *Checker) CheckPluginMetadata(name string, obj map[string]any) error {
 // check_schema beyond its JSON Schema (an ip list that does not parse, a regex, cors
 // credentials with "*") reject the write instead of failing the route later. The instance is
 // closed at once.
-func checkSemantics(def *plugin.Definition, conf map[string]any) string {
+func (c *Checker) checkSemantics(def *plugin.Definition, conf map[string]any) string {
 	if def.New == nil {
 		return ""
 	}
@@ -262,7 +262,12 @@ func checkSemantics(def *plugin.Definition, conf map[string]any) string {
 	if err != nil {
 		return err.Error()
 	}
-	inst, err := def.New(raw, plugin.Env{Logger: slog.New(slog.DiscardHandler)})
+	var env plugin.Env
+	if c.opts.PluginEnv != nil {
+		env = c.opts.PluginEnv(def.Name)
+	}
+	env.Logger = slog.New(slog.DiscardHandler)
+	inst, err := def.New(raw, env)
 	if err != nil {
 		return err.Error()
 	}

@@ -25,10 +25,11 @@ type h2Ctx struct {
 	r   *http.Request
 	w   h2Writer // the stream's ResponseWriter; everything writes through it
 
-	snap   *snapshot.Snapshot
-	route  *snapshot.Route
-	params router.Params
-	match  router.Request
+	snap    *snapshot.Snapshot
+	route   *snapshot.Route
+	params  router.Params
+	match   router.Request
+	matched *router.Route
 
 	upstreamPath []byte // raw path, dot segments removed
 	matchPath    []byte // $uri
@@ -240,6 +241,13 @@ func (hc *h2Ctx) Lookup(v *plugin.Var) ([]byte, bool) {
 // lookupNginx resolves the same untyped nginx variables as reqCtx.lookupNginx.
 func (hc *h2Ctx) lookupNginx(name string) ([]byte, bool) {
 	switch name {
+	case "matched_uri":
+		return matchedVar(hc.params.MatchedURI)
+	case "matched_host":
+		if hc.matched == nil {
+			return nil, false
+		}
+		return matchedVar(router.MatchedHost(hc.matched, hc.host))
 	case "content_type":
 		return hc.header("Content-Type")
 	case "content_length":

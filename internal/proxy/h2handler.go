@@ -43,7 +43,10 @@ func (s *Server) handleHTTP2(rw http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(rw, r.Body, s.opts.MaxBodyBytes)
 	}
 	// log runs once the response was handed to the stream, also when it was aborted
-	defer logPhase(&hc.plug, hc)
+	defer func() {
+		logPhase(&hc.plug, hc)
+		s.logAccess(hc, h2ShardKey(hc))
+	}()
 	s.serveH2Request(w, hc)
 }
 
@@ -79,6 +82,7 @@ func (s *Server) serveH2Request(w http.ResponseWriter, hc *h2Ctx) {
 		Vars:       hc,
 	}
 	m := hc.snap.Router.Match(&hc.match, &hc.params)
+	hc.matched = m
 	if m == nil {
 		s.serveUnmatchedH2(w, hc) // global rules run before the 404, as in APISIX
 		return

@@ -109,6 +109,7 @@ func (s *Server) serve(rc *reqCtx) (streaming bool) {
 		Vars:       rc,
 	}
 	m := rc.snap.Router.Match(&rc.match, &rc.params)
+	rc.matched = m
 	if m == nil {
 		s.serveUnmatched(rc) // global rules run before the 404, as in APISIX
 		return false

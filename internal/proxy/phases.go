@@ -234,4 +234,7 @@ func (s *Server) filterStream(rc *reqCtx, p []byte, n int, err error) (int, erro
 func (rc *reqCtx) hasBodyFilters() bool { return rc.plug.rt.HasBodyFilters() }
 
 // runLog runs the log phase.
-func (s *Server) runLog(rc *reqCtx) { logPhase(&rc.plug, rc) }
+func (s *Server) runLog(rc *reqCtx) {
+	logPhase(&rc.plug, rc)
+	s.logAccess(rc, rc.fc.ConnID())
+}

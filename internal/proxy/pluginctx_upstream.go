@@ -14,11 +14,11 @@ import (
 // streams rather than holds (proxy-cache serving from disk). Both engines keep the choice
 // in their context; forward and the own-response writers read it.
 
-// SetUpstream makes u (an upstream compiled by Env.NewUpstream) the request's upstream.
+// SetUpstream makes u (an upstream compiled by Env.NewUpstream) the request's upstream;
+// nil restores the route's.
 func (rc *reqCtx) SetUpstream(u plugin.Upstream) {
-	if up, ok := u.(*upstream.Upstream); ok {
-		rc.upOverride = up
-	}
+	up, _ := u.(*upstream.Upstream)
+	rc.upOverride = up
 }
 
 // SetUpstreamID makes the upstream object id of the request's snapshot its upstream.
@@ -32,9 +32,8 @@ func (rc *reqCtx) SetUpstreamID(id string) bool {
 }
 
 func (hc *h2Ctx) SetUpstream(u plugin.Upstream) {
-	if up, ok := u.(*upstream.Upstream); ok {
-		hc.upOverride = up
-	}
+	up, _ := u.(*upstream.Upstream)
+	hc.upOverride = up
 }
 
 func (hc *h2Ctx) SetUpstreamID(id string) bool {
@@ -154,9 +153,24 @@ func (s *Server) writeExitStreamH2(w http.ResponseWriter, hc *h2Ctx) {
 
 func itoa64(n int64) string { return string(fasthttp.AppendUint(nil, int(n))) }
 
+// VisitRespHeaders lists the response headers as they will be written.
+func (rc *reqCtx) VisitRespHeaders(fn func(name, value []byte)) {
+	rc.fc.Response.Header.VisitAll(fn)
+}
+
+func (hc *h2Ctx) VisitRespHeaders(fn func(name, value []byte)) {
+	for k, vs := range hc.w.Header() {
+		for _, v := range vs {
+			fn([]byte(k), []byte(v))
+		}
+	}
+}
+
 var (
-	_ plugin.UpstreamSetter = (*reqCtx)(nil)
-	_ plugin.UpstreamSetter = (*h2Ctx)(nil)
-	_ plugin.StreamExiter   = (*reqCtx)(nil)
-	_ plugin.StreamExiter   = (*h2Ctx)(nil)
+	_ plugin.RespHeaderVisitor = (*reqCtx)(nil)
+	_ plugin.RespHeaderVisitor = (*h2Ctx)(nil)
+	_ plugin.UpstreamSetter    = (*reqCtx)(nil)
+	_ plugin.UpstreamSetter    = (*h2Ctx)(nil)
+	_ plugin.StreamExiter      = (*reqCtx)(nil)
+	_ plugin.StreamExiter      = (*h2Ctx)(nil)
 )

@@ -37,6 +37,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluicegw/sluice/internal/accesslog"
+
 	"github.com/sluicegw/sluice/internal/snapshot"
 )
 
@@ -53,6 +55,8 @@ type Options struct {
 	Logger     *slog.Logger
 	// Snapshots gives the configuration each request runs against; nil serves 404 to all.
 	Snapshots SnapshotSource
+	// AccessLog, when set, gets a line per request after its log phase.
+	AccessLog *accesslog.Log
 
 	// URI handling (apisix.delete_uri_tail_slash, normalize_uri_like_servlet,
 	// match_uri_encoded_slash).
@@ -122,12 +126,12 @@ type Server struct {
 
 	// Connection tracking for the graceful drain. The mutex is taken per connection
 	// (accept and close), never per request.
-	connMu   sync.Mutex
+	connMu sync.Mutex
 	// stub_status counters, under connMu: connections accepted, requests of closed ones
 	accepted, closedReqs int64
-	conns    map[*trackedConn]struct{}
-	connsWG  sync.WaitGroup
-	draining atomic.Bool
+	conns                map[*trackedConn]struct{}
+	connsWG              sync.WaitGroup
+	draining             atomic.Bool
 }
 
 // Listen binds every address; a port already in use is an error naming it.

@@ -24,10 +24,11 @@ type reqCtx struct {
 	srv *Server
 	fc  *fasthttp.RequestCtx // HTTP/1.1 engine; nil on other engines
 
-	snap   *snapshot.Snapshot
-	route  *snapshot.Route
-	params router.Params
-	match  router.Request
+	snap    *snapshot.Snapshot
+	route   *snapshot.Route
+	params  router.Params
+	match   router.Request
+	matched *router.Route // what the router matched ($matched_uri, $matched_host)
 
 	// Paths: upstreamPath is the raw path with dot segments removed; matchPath ($uri) is
 	// decoded and normalized. query is the raw query without '?'.
@@ -215,6 +216,13 @@ func (rc *reqCtx) Lookup(v *plugin.Var) ([]byte, bool) {
 func (rc *reqCtx) lookupNginx(name string) ([]byte, bool) {
 	h := &rc.fc.Request.Header
 	switch name {
+	case "matched_uri":
+		return matchedVar(rc.params.MatchedURI)
+	case "matched_host":
+		if rc.matched == nil {
+			return nil, false
+		}
+		return matchedVar(router.MatchedHost(rc.matched, rc.host))
 	case "content_type":
 		return present(h.ContentType())
 	case "content_length":
@@ -243,5 +251,13 @@ func (rc *reqCtx) lookupNginx(name string) ([]byte, bool) {
 }
 
 func present(b []byte) ([]byte, bool) { return b, b != nil }
+
+// matchedVar is a matched_* variable: absent when no route (or no host) matched.
+func matchedVar(s string) ([]byte, bool) {
+	if s == "" {
+		return nil, false
+	}
+	return s2b(s), true
+}
 
 var _ plugin.Vars = (*reqCtx)(nil)

@@ -311,12 +311,14 @@ type Request struct {
 type Params struct {
 	Names  []string
 	Values [][]byte
+	// MatchedURI is the uri pattern of the route that matched (APISIX's $matched_uri).
+	MatchedURI string
 
 	view paramVars
 }
 
 // Reset empties p for reuse.
-func (p *Params) Reset() { p.Names, p.Values = p.Names[:0], p.Values[:0] }
+func (p *Params) Reset() { p.Names, p.Values, p.MatchedURI = p.Names[:0], p.Values[:0], "" }
 
 // Get returns the capture called name (the last one when a uri repeats a name, as radixtree
 // overwrites).
@@ -396,15 +398,34 @@ func (r *Router) Match(req *Request, params *Params) *Route {
 		addr:   req.RemoteAddr.Unmap(),
 		params: params,
 	}
+	e := (*entry)(nil)
 	if r.hosts != nil {
-		if e := r.hosts.match(&st); e != nil {
-			return e.route
+		e = r.hosts.match(&st)
+	}
+	if e == nil {
+		e = r.uris.match(&st)
+	}
+	if e == nil {
+		return nil
+	}
+	if params != nil {
+		params.MatchedURI = e.uri
+	}
+	return e.route
+}
+
+// MatchedHost is the host pattern of rt that host matches ("*.example.com" for a wildcard),
+// "" when rt has no hosts: APISIX's $matched_host.
+func MatchedHost(rt *Route, host []byte) string {
+	for _, h := range rt.Hosts {
+		if h == string(host) {
+			return h
+		}
+		if strings.HasPrefix(h, "*") && len(host) >= len(h)-1 && strings.EqualFold(string(host[len(host)-len(h)+1:]), h[1:]) {
+			return h
 		}
 	}
-	if e := r.uris.match(&st); e != nil {
-		return e.route
-	}
-	return nil
+	return ""
 }
 
 // lowerHost returns h lower-cased. Request.Host is documented lower-case, so only a caller

@@ -47,7 +47,17 @@ func (c *Ctx) ExitStream(status int, r io.Reader, size int64) {
 	c.ExitSize = size
 }
 
+// VisitRespHeaders lists RespHdr (RespHeaderVisitor).
+func (c *Ctx) VisitRespHeaders(fn func(name, value []byte)) {
+	for k, vs := range c.RespHdr {
+		for _, v := range vs {
+			fn([]byte(k), []byte(v))
+		}
+	}
+}
+
 var (
-	_ plugin.UpstreamSetter = (*Ctx)(nil)
-	_ plugin.StreamExiter   = (*Ctx)(nil)
+	_ plugin.RespHeaderVisitor = (*Ctx)(nil)
+	_ plugin.UpstreamSetter    = (*Ctx)(nil)
+	_ plugin.StreamExiter      = (*Ctx)(nil)
 )

@@ -1,0 +1,94 @@
+package proxy
+
+import (
+	"unsafe"
+
+	"github.com/sluicegw/sluice/internal/accesslog"
+	"github.com/sluicegw/sluice/plugin"
+)
+
+// logAccess writes the request's access log line (when the access log is on), after the log
+// phase, as nginx does.
+func (s *Server) logAccess(c plugin.Ctx, shardKey uint64) {
+	if s.opts.AccessLog != nil {
+		s.opts.AccessLog.Record(c, shardKey)
+	}
+}
+
+// accesslog.Extra on both engines.
+
+func (rc *reqCtx) BodyBytesSent() int64 {
+	if rc.stream.body != nil || rc.info.sent > 0 {
+		return rc.info.sent
+	}
+	if rc.fc.IsHead() {
+		return 0
+	}
+	return int64(len(rc.fc.Response.Body()))
+}
+
+func (rc *reqCtx) UpstreamScheme() string {
+	if rc.info.upNode == nil || rc.route == nil {
+		return ""
+	}
+	if u := upstreamFor(rc.upOverride, rc.route.Upstream); u != nil {
+		return u.Scheme()
+	}
+	return ""
+}
+
+func (rc *reqCtx) UpstreamHost() []byte {
+	if rc.info.upNode == nil || rc.upReq == nil {
+		return nil
+	}
+	return rc.upReq.Header.Host()
+}
+
+func (rc *reqCtx) UpstreamURI() []byte {
+	if rc.info.upNode == nil || rc.upReq == nil {
+		return nil
+	}
+	return rc.upReq.Header.RequestURI()
+}
+
+func (rc *reqCtx) OriginalRequest() (method, target []byte) {
+	h := &rc.fc.Request.Header
+	return h.Method(), h.RequestURI()
+}
+
+func (hc *h2Ctx) BodyBytesSent() int64 { return hc.info.sent }
+
+func (hc *h2Ctx) UpstreamScheme() string {
+	if hc.info.upNode == nil || hc.route == nil {
+		return ""
+	}
+	if u := upstreamFor(hc.upOverride, hc.route.Upstream); u != nil {
+		return u.Scheme()
+	}
+	return ""
+}
+
+// UpstreamHost and UpstreamURI on HTTP/2 report the request as the plugins left it (the
+// upstream request itself is not kept past the try).
+func (hc *h2Ctx) UpstreamHost() []byte {
+	if hc.info.upNode == nil {
+		return nil
+	}
+	return hc.host
+}
+
+func (hc *h2Ctx) UpstreamURI() []byte {
+	if hc.info.upNode == nil {
+		return nil
+	}
+	return hc.RequestURI()
+}
+
+func (hc *h2Ctx) OriginalRequest() (method, target []byte) { return hc.method, hc.target }
+
+func h2ShardKey(hc *h2Ctx) uint64 { return uint64(uintptr(unsafe.Pointer(hc)) >> 6) }
+
+var (
+	_ accesslog.Extra = (*reqCtx)(nil)
+	_ accesslog.Extra = (*h2Ctx)(nil)
+)
