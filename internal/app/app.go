@@ -163,7 +163,7 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	if cfg.Apisix.EnableControl {
 		co := control.Options{Checker: checker, Enabled: n.plugins.Enabled, Prefix: cfg.Deployment.Etcd.Prefix,
-			ReloadPlugins: func() error { return n.reloadPlugins(o.ConfigPath) }}
+			ReloadPlugins: func() error { return n.reloadPlugins(o.ConfigPath) }, EnablePprof: cfg.Apisix.Extra["enable_pprof"] == true}
 		if n.snapshots != nil {
 			co.Snapshot = n.snapshots.Load
 		}

@@ -36,6 +36,9 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 		Node:    n.view,
 		Shared:  n.view.shared,
 		Decrypt: n.keyring.DecryptObject,
+		// longer than a request normally takes; a longer one (a slow stream) may see its
+		// plugin instances closed under it, which they tolerate
+		CloseGrace: 30 * time.Second,
 	})
 	httpConf, _ := cfg.NginxConfig["http"].(map[string]any)
 	var err error

@@ -265,9 +265,14 @@ func (v *nodeView) stopPlugins() {
 // checkEnv is the Env an Admin API write's plugin conf is checked with: the node and the
 // plugin's node-level state when it runs here (a control-plane node checks without them).
 func (v *nodeView) checkEnv(name string) plugin.Env {
-	sh := v.shared(name)
-	if sh == nil {
-		return plugin.Env{}
+	var env plugin.Env
+	if c := v.n.snapshots; c != nil {
+		if s := c.Load(); s != nil {
+			env.Metadata = s.PluginMetadata[name]
+		}
 	}
-	return plugin.Env{Node: v, Shared: sh}
+	if sh := v.shared(name); sh != nil {
+		env.Node, env.Shared = v, sh
+	}
+	return env
 }

@@ -86,8 +86,9 @@ func (n *Node) reloadPlugins(configPath string) error {
 	}
 	n.log.Info("plugins reloaded", "enabled", len(n.plugins.Enabled()))
 	if n.snapshots != nil {
-		// stopped plugins' state outlives the snapshot still using it by a grace period
-		n.view.syncPlugins(n.plugins.Enabled(), 10*time.Second)
+		// a stopped plugin's state outlives its instances, which close CloseGrace after the
+		// snapshot without them is published
+		n.view.syncPlugins(n.plugins.Enabled(), 40*time.Second)
 		n.snapshots.Refresh()
 	}
 	return n.publishPlugins(context.Background())

@@ -22,6 +22,8 @@ type Options struct {
 	Prefix string
 	// ReloadPlugins is PUT /v1/plugins/reload (the Admin API's plugins reload).
 	ReloadPlugins func() error
+	// EnablePprof serves /debug/pprof/ (apisix.enable_pprof; off by default).
+	EnablePprof bool
 }
 
 // New returns the control API handler.
@@ -43,6 +45,7 @@ func New(o Options) http.Handler {
 		registerConfigViews(mux, o.Snapshot, prefix)
 	}
 	registerActions(mux, o.ReloadPlugins)
+	registerPprof(mux, o.EnablePprof)
 	return mux
 }
 

@@ -229,10 +229,15 @@ func (hc *h2Ctx) Lookup(v *plugin.Var) ([]byte, bool) {
 	case plugin.VarConsumerName, plugin.VarConsumerGroupID:
 		return hc.plug.consumerVar(v.Kind)
 	case plugin.VarRequestID:
-		return nil, false // set by the request-id plugin
+		return hc.plug.lookupSet("apisix_request_id") // set by the request-id plugin
 	case plugin.VarStatus:
 		return strconv.AppendInt(hc.statusBuf[:0], int64(hc.Status()), 10), true
 	case plugin.VarUnknown:
+		if len(hc.plug.setVars) > 0 {
+			if val, ok := hc.plug.lookupSet(v.Name); ok {
+				return val, true
+			}
+		}
 		return hc.lookupNginx(v.Name)
 	}
 	return nil, false

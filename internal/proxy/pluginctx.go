@@ -49,6 +49,15 @@ type pluginState struct {
 	// streamed body filtering (filterStream)
 	pending     []byte
 	eofFiltered bool
+
+	// variables plugins set (plugin.VarSetter): names and values, values in varBuf
+	setVars []setVar
+	varBuf  []byte
+}
+
+type setVar struct {
+	name       string
+	start, end int // in varBuf
 }
 
 type respHeaderOp struct {
@@ -74,8 +83,42 @@ func (ps *pluginState) recycle() pluginState {
 		queryBuf:  ps.queryBuf[:0],
 		reqURIBuf: ps.reqURIBuf[:0],
 		pending:   ps.pending[:0],
+		setVars:   ps.setVars[:0],
+		varBuf:    ps.varBuf[:0],
 	}
 }
+
+// setVar records a plugin's variable (the latest value of a name wins).
+func (ps *pluginState) setVar(name string, value []byte) {
+	start := len(ps.varBuf)
+	ps.varBuf = append(ps.varBuf, value...)
+	for i := range ps.setVars {
+		if ps.setVars[i].name == name {
+			ps.setVars[i].start, ps.setVars[i].end = start, len(ps.varBuf)
+			return
+		}
+	}
+	ps.setVars = append(ps.setVars, setVar{name: name, start: start, end: len(ps.varBuf)})
+}
+
+// lookupSet finds a variable a plugin set.
+func (ps *pluginState) lookupSet(name string) ([]byte, bool) {
+	for i := range ps.setVars {
+		if v := &ps.setVars[i]; v.name == name {
+			return ps.varBuf[v.start:v.end:v.end], true
+		}
+	}
+	return nil, false
+}
+
+// SetVar implements plugin.VarSetter.
+func (rc *reqCtx) SetVar(name string, value []byte) { rc.plug.setVar(name, value) }
+func (hc *h2Ctx) SetVar(name string, value []byte)  { hc.plug.setVar(name, value) }
+
+var (
+	_ plugin.VarSetter = (*reqCtx)(nil)
+	_ plugin.VarSetter = (*h2Ctx)(nil)
+)
 
 var _ plugin.Ctx = (*reqCtx)(nil)
 

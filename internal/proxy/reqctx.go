@@ -202,10 +202,15 @@ func (rc *reqCtx) Lookup(v *plugin.Var) ([]byte, bool) {
 	case plugin.VarConsumerName, plugin.VarConsumerGroupID:
 		return rc.plug.consumerVar(v.Kind)
 	case plugin.VarRequestID:
-		return nil, false // set by the request-id plugin
+		return rc.plug.lookupSet("apisix_request_id") // set by the request-id plugin
 	case plugin.VarStatus:
 		return strconv.AppendInt(rc.statusBuf[:0], int64(rc.Status()), 10), true
 	case plugin.VarUnknown:
+		if len(rc.plug.setVars) > 0 {
+			if val, ok := rc.plug.lookupSet(v.Name); ok {
+				return val, true
+			}
+		}
 		return rc.lookupNginx(v.Name)
 	}
 	return nil, false

@@ -41,6 +41,9 @@ type Options struct {
 	// Definition.Start returned on it (Env.Shared; nil without Start). Optional.
 	Node   plugin.Node
 	Shared func(plugin string) any
+	// CloseGrace delays closing the plugin instances a new snapshot no longer uses, so
+	// requests still running on the previous snapshot finish with them open (0: at once).
+	CloseGrace time.Duration
 }
 
 // Compiler follows the store and publishes a Snapshot after every burst of changes.
@@ -245,8 +248,18 @@ func (c *Compiler) rebuild() (ok bool) {
 	for _, u := range retired {
 		u.Close()
 	}
-	for _, in := range c.b.takeRetiredPlugins() {
-		in.Close()
+	if retiredPlugins := c.b.takeRetiredPlugins(); len(retiredPlugins) > 0 {
+		closeAll := func() {
+			for _, in := range retiredPlugins {
+				in.Close()
+			}
+		}
+		if c.o.CloseGrace > 0 {
+			// requests that loaded the previous snapshot may still run these instances
+			time.AfterFunc(c.o.CloseGrace, closeAll)
+		} else {
+			closeAll()
+		}
 	}
 	c.log.Debug("snapshot published", "revision", s.Revision, "routes", len(s.Routes),
 		"errors", len(s.Errors), "took", time.Since(start))

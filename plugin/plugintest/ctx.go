@@ -96,6 +96,10 @@ func (c *Ctx) Lookup(v *plugin.Var) ([]byte, bool) {
 		if c.ConsumerV != nil {
 			return []byte(c.ConsumerV.Username), true
 		}
+	case plugin.VarRequestID:
+		if s, ok := c.VarsV["apisix_request_id"]; ok {
+			return []byte(s), true
+		}
 	case plugin.VarStatus:
 		if s, ok := c.VarsV["status"]; ok {
 			return []byte(s), true

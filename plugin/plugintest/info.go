@@ -56,7 +56,16 @@ func (c *Ctx) VisitRespHeaders(fn func(name, value []byte)) {
 	}
 }
 
+// SetVar records a variable in VarsV (VarSetter); Lookup then answers it.
+func (c *Ctx) SetVar(name string, value []byte) {
+	if c.VarsV == nil {
+		c.VarsV = map[string]string{}
+	}
+	c.VarsV[name] = string(value)
+}
+
 var (
+	_ plugin.VarSetter         = (*Ctx)(nil)
 	_ plugin.RespHeaderVisitor = (*Ctx)(nil)
 	_ plugin.UpstreamSetter    = (*Ctx)(nil)
 	_ plugin.StreamExiter      = (*Ctx)(nil)

@@ -70,6 +70,9 @@ func (r *RequestID) Rewrite(c plugin.Ctx) {
 		c.SetHeader(r.header, id)
 	}
 	c.Set(r, id)
+	if vs, ok := c.(plugin.VarSetter); ok {
+		vs.SetVar("apisix_request_id", []byte(id)) // $apisix_request_id for loggers and the access log
+	}
 }
 
 // HeaderFilter echoes the id unless the response already carries a non-empty one.

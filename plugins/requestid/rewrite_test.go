@@ -54,6 +54,10 @@ func TestClientIDAndResponse(t *testing.T) {
 	if c.ReqHeader.Get("X-Request-Id") != "client-id" || c.RespHdr.Get("X-Request-Id") != "client-id" {
 		t.Fatalf("req %q resp %q", c.ReqHeader.Get("X-Request-Id"), c.RespHdr.Get("X-Request-Id"))
 	}
+	// $apisix_request_id follows the id for loggers and the access log
+	if v, ok := c.Lookup(&plugin.Var{Kind: plugin.VarRequestID}); !ok || string(v) != "client-id" {
+		t.Errorf("$apisix_request_id = %q, %v", v, ok)
+	}
 	// Upstream already answered with one: left alone.
 	c = plugintest.New()
 	r.Rewrite(c)

@@ -15,8 +15,8 @@ func TestControlShowsWhyRoutesFail(t *testing.T) {
 	n := startNode(t, p, p.configYAML(keyConfig(), ""), "")
 	origin := newOrigin(t, nil)
 	put(t, n, "/routes/ok", fmt.Sprintf(`{"uri":"/ok","upstream":{"nodes":{"%s":1},"type":"roundrobin"}}`, origin.addr()))
-	put(t, n, "/routes/guarded", fmt.Sprintf(`{"uri":"/guarded","plugins":{"limit-count":{"count":2,"time_window":60}},"upstream":{"nodes":{"%s":1},"type":"roundrobin"}}`, origin.addr()))
-	waitFor(t, n.proxyURL("/guarded"), func(st int, b string) bool { return st == 503 && strings.Contains(b, "limit-count") })
+	put(t, n, "/routes/guarded", fmt.Sprintf(`{"uri":"/guarded","plugins":{"grpc-web":{}},"upstream":{"nodes":{"%s":1},"type":"roundrobin"}}`, origin.addr()))
+	waitFor(t, n.proxyURL("/guarded"), func(st int, b string) bool { return st == 503 && strings.Contains(b, "grpc-web") })
 
 	control := fmt.Sprintf("http://127.0.0.1:%d", p.Control)
 	r := do(t, "GET", control+"/v1/errors", "", "")
@@ -28,7 +28,7 @@ func TestControlShowsWhyRoutesFail(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.Body), &probs); err != nil || r.Status != 200 {
 		t.Fatalf("/v1/errors: %d %s", r.Status, r.Body)
 	}
-	if len(probs) != 1 || probs[0].Key != "/apisix/routes/guarded" || probs[0].Status != 503 || !strings.Contains(probs[0].Error, "limit-count") {
+	if len(probs) != 1 || probs[0].Key != "/apisix/routes/guarded" || probs[0].Status != 503 || !strings.Contains(probs[0].Error, "grpc-web") {
 		t.Errorf("/v1/errors = %+v", probs)
 	}
 

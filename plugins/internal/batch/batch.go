@@ -249,7 +249,7 @@ func (p *Processor[T]) Release() {
 	regMu.Lock()
 	p.refs--
 	last := p.refs == 0
-	if last {
+	if last && processors[p.id] == entryCounter(p) {
 		delete(processors, p.id)
 	}
 	regMu.Unlock()
