@@ -33,6 +33,9 @@ type Definition struct {
 	StreamPriority int
 	// Scope is "global" for plugins APISIX marks so (they may only be configured in global rules).
 	Scope string
+	// RunPolicy "prefer_route": a global rule's copy is skipped for a request whose route
+	// carries the plugin itself (APISIX's run_policy; prometheus uses it).
+	RunPolicy string
 
 	// New compiles one conf (already validated against Schema) into an instance implementing
 	// some of the phase interfaces. Nil: the plugin has no behaviour in this build, and a

@@ -73,7 +73,8 @@ func registerRecorder(name string, prio int, typ string) {
 			}
 			return r, nil
 		},
-		Index: func(creds []plugin.Credential) (any, error) { return "indexed", nil },
+		Index:     func(creds []plugin.Credential) (any, error) { return "indexed", nil },
+		RunPolicy: map[bool]string{true: "prefer_route"}[name == "rt-prefer"],
 	})
 }
 
@@ -82,6 +83,7 @@ func init() {
 	registerRecorder("rt-auth", 2500, "auth")
 	registerRecorder("rt-mid", 2000, "")
 	registerRecorder("rt-low", 1000, "")
+	registerRecorder("rt-prefer", 1500, "")
 }
 
 // tctx routes the identity and value methods of plugintest.Ctx through a State, as the
@@ -328,5 +330,26 @@ func BenchmarkChain(b *testing.B) {
 		st.RunHeaderFilter(x)
 		st.RunLog(x)
 		st.Reset()
+	}
+}
+
+// run_policy prefer_route: a global rule's copy runs only for routes without their own.
+func TestPreferRoute(t *testing.T) {
+	set := &Set{Global: GlobalChain([][]*Instance{{inst(t, "rt-prefer", FromGlobalRule, `{"tag":"g"}`)}}, nil)}
+	with := NewChain([]*Instance{inst(t, "rt-prefer", FromRoute, `{"tag":"route"}`)})
+	log, _ := runAll(set, true, with, plugintest.New())
+	for _, l := range log {
+		if strings.HasSuffix(l, "/g") {
+			t.Errorf("global copy ran beside the route's: %q", log)
+		}
+	}
+	without := NewChain([]*Instance{inst(t, "rt-low", FromRoute, `{"tag":"route"}`)})
+	log, _ = runAll(set, true, without, plugintest.New())
+	if !slices.Contains(log, "log:rt-prefer/g") {
+		t.Errorf("global copy did not run for a route without one: %q", log)
+	}
+	log, _ = runAll(set, false, nil, plugintest.New())
+	if !slices.Contains(log, "log:rt-prefer/g") {
+		t.Errorf("global copy did not run for an unmatched request: %q", log)
 	}
 }

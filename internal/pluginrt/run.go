@@ -98,7 +98,11 @@ func (s *State) Set(key, value any) {
 func (s *State) Get(key any) any { return s.values[key] }
 
 // pass evaluates the plugin's _meta.filter once per request; false skips it in every phase.
+// A global rule's prefer_route plugin is skipped when the matched route has its own copy.
 func (s *State) pass(in *Instance, c plugin.Ctx) bool {
+	if in.Source == FromGlobalRule && in.Def.RunPolicy == "prefer_route" && s.routeHas(in.Name) {
+		return false
+	}
 	if in.filter == nil {
 		return true
 	}
@@ -228,6 +232,12 @@ func (s *State) each(ph phase, c plugin.Ctx) {
 			s.cur = nil
 		}
 	}
+}
+
+// routeHas reports whether the matched route's chain runs the plugin name.
+func (s *State) routeHas(name string) bool {
+	ch := s.chainIfMatched()
+	return ch != nil && ch.index[name] != nil
 }
 
 func (s *State) chainIfMatched() *Chain {

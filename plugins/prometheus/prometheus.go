@@ -39,6 +39,7 @@ func init() {
 		DefaultEnabled: true,
 		Stream:         true,
 		StreamPriority: 500,
+		RunPolicy:      "prefer_route", // a route's own copy wins over a global rule's
 		New:            newInstance,
 		Start:          start,
 	})
