@@ -17,14 +17,23 @@ func (s *Server) logAccess(c plugin.Ctx, shardKey uint64) {
 
 // accesslog.Extra on both engines.
 
+// BodyBytesSent is $body_bytes_sent. Before fasthttp writes a body stream (the log phase of a
+// response that is not streamed from the upstream runs first) it is the stream's known length.
+// Response.Body must not be called on a stream: it would read the stream into a fixed body.
 func (rc *reqCtx) BodyBytesSent() int64 {
-	if rc.stream.body != nil || rc.info.sent > 0 {
+	r := &rc.fc.Response
+	switch {
+	case rc.stream.body != nil || rc.info.sent > 0:
 		return rc.info.sent
-	}
-	if rc.fc.IsHead() {
+	case rc.fc.IsHead():
 		return 0
+	case r.IsBodyStream():
+		if cb, ok := r.BodyStream().(*chunkedBody); ok {
+			return int64(len(cb.b))
+		}
+		return max(int64(r.Header.ContentLength()), 0)
 	}
-	return int64(len(rc.fc.Response.Body()))
+	return int64(len(r.Body()))
 }
 
 func (rc *reqCtx) UpstreamScheme() string {

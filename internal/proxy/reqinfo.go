@@ -73,10 +73,7 @@ func (rc *reqCtx) ResponseSize() int64 {
 	r := &rc.fc.Response
 	n := int64(len("HTTP/1.1 200 OK\r\n") + len(r.Header.StatusMessage()) + 2)
 	r.Header.VisitAll(func(k, v []byte) { n += int64(len(k) + len(v) + 4) })
-	if rc.stream.body != nil || rc.info.sent > 0 {
-		return n + rc.info.sent
-	}
-	return n + int64(len(r.Body()))
+	return n + rc.BodyBytesSent()
 }
 
 // RequestSize for HTTP/2: headers as received (uncompressed) and the body read.
