@@ -11,10 +11,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/sluicegw/sluice/internal/app"
 	"github.com/sluicegw/sluice/internal/conf"
-	_ "github.com/sluicegw/sluice/plugins/all"
+	"github.com/sluicegw/sluice/plugins/all"
 )
 
 const usage = `Usage: sluice <command> [flags]
@@ -98,7 +99,14 @@ func start(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log.Info("starting sluice", "version", app.Version, "data_dir", *dataDir)
-	if err := app.Run(ctx, app.Options{Config: cfg, ConfigPath: *cfgPath, DataDir: *dataDir, Logger: log}); err != nil {
+	err = app.Run(ctx, app.Options{Config: cfg, ConfigPath: *cfgPath, DataDir: *dataDir, Logger: log})
+	// buffered log entries go out before the process ends (the proxy no longer adds any)
+	flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if ferr := all.Shutdown(flushCtx); ferr != nil {
+		log.Warn("log batches not all sent", "error", ferr)
+	}
+	cancel()
+	if err != nil {
 		log.Error("sluice stopped", "error", err)
 		return 1
 	}
