@@ -38,7 +38,7 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 		Decrypt: n.keyring.DecryptObject,
 		// longer than a request normally takes; a longer one (a slow stream) may see its
 		// plugin instances closed under it, which they tolerate
-		CloseGrace: 30 * time.Second,
+		CloseGrace: 5 * time.Second,
 	})
 	httpConf, _ := cfg.NginxConfig["http"].(map[string]any)
 	var err error

@@ -88,7 +88,7 @@ func (n *Node) reloadPlugins(configPath string) error {
 	if n.snapshots != nil {
 		// a stopped plugin's state outlives its instances, which close CloseGrace after the
 		// snapshot without them is published
-		n.view.syncPlugins(n.plugins.Enabled(), 40*time.Second)
+		n.view.syncPlugins(n.plugins.Enabled(), 15*time.Second)
 		n.snapshots.Refresh()
 	}
 	return n.publishPlugins(context.Background())
