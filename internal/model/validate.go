@@ -103,3 +103,31 @@ func sameScalar(a, b any) bool {
 	}
 	return a == b
 }
+
+// Schema is a JSON Schema compiled once whose failures read as APISIX's (api7/jsonschema's
+// wording): what request-validation checks requests against, worded like the Admin API.
+type Schema struct{ cs *compiledSchema }
+
+// CompileSchema compiles doc (draft 7, formats asserted) under url.
+func CompileSchema(url string, doc map[string]any) (*Schema, error) {
+	cs, err := compileSchema(url, doc)
+	if err != nil {
+		return nil, err
+	}
+	return &Schema{cs: cs}, nil
+}
+
+// Check returns api7's message for the first failure of inst, "" when it is valid. inst must
+// be as encoding/json decodes with UseNumber (or jsonschema.UnmarshalJSON): it is not
+// normalized, so the request path pays no copy.
+func (s *Schema) Check(inst any) string {
+	err := s.cs.schema.Validate(inst)
+	if err == nil {
+		return ""
+	}
+	var verr *jsonschema.ValidationError
+	if !errors.As(err, &verr) {
+		return err.Error()
+	}
+	return api7Message(verr, s.cs.doc, inst)
+}

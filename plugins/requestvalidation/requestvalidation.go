@@ -8,13 +8,11 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-
+	"github.com/sluicegw/sluice/internal/model"
 	"github.com/sluicegw/sluice/plugin"
 )
 
@@ -45,17 +43,11 @@ type conf struct {
 
 // Validation is one compiled request-validation conf.
 type Validation struct {
-	header, body *compiled
+	header, body *model.Schema
 	code         int
 	msg          []byte // nil: the validator's message (or nginx's page where there is none)
 	maxBody      int64
 	log          *slog.Logger
-}
-
-// compiled is a JSON Schema compiled once, with its document kept for api7-style messages.
-type compiled struct {
-	doc    map[string]any
-	schema *jsonschema.Schema
 }
 
 // New compiles conf; an invalid header_schema or body_schema fails it, so the Admin API
@@ -86,47 +78,22 @@ func New(raw json.RawMessage, env plugin.Env) (any, error) {
 	return v, nil
 }
 
-func compileSchema(name string, raw json.RawMessage) (*compiled, error) {
+func compileSchema(name string, raw json.RawMessage) (*model.Schema, error) {
 	var doc map[string]any
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	// the library wants numbers as json.Number, so it decodes its own copy
-	res, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	url := "request-validation:///" + name + ".json"
-	cp := jsonschema.NewCompiler()
-	cp.DefaultDraft(jsonschema.Draft7) // api7/jsonschema implements draft 4-7; 7 is the superset
-	cp.AssertFormat()
-	if err := cp.AddResource(url, res); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	sch, err := cp.Compile(url)
+	sch, err := model.CompileSchema("request-validation:///"+name+".json", doc)
 	if err != nil {
 		return nil, fmt.Errorf("invalid %s: %w", name, err)
 	}
-	return &compiled{doc: doc, schema: sch}, nil
-}
-
-// check returns api7's message for the first failure of inst, "" when it is valid.
-func (s *compiled) check(inst any) string {
-	err := s.schema.Validate(inst)
-	if err == nil {
-		return ""
-	}
-	var verr *jsonschema.ValidationError
-	if !errors.As(err, &verr) {
-		return err.Error()
-	}
-	return api7Message(verr, s.doc, inst)
+	return sch, nil
 }
 
 // Rewrite validates the headers, then the body, as APISIX's rewrite does.
 func (v *Validation) Rewrite(c plugin.Ctx) {
 	if v.header != nil {
-		if msg := v.header.check(headerMap(c)); msg != "" {
+		if msg := v.header.Check(headerMap(c)); msg != "" {
 			v.log.Debug("request headers failed validation", "error", msg)
 			v.reject(c, msg)
 			return
@@ -198,7 +165,7 @@ func (v *Validation) checkBody(c plugin.Ctx) {
 		return
 	}
 	if isForm(ctype) {
-		if msg := v.body.check(decodeForm(body)); msg != "" {
+		if msg := v.body.Check(decodeForm(body)); msg != "" {
 			v.log.Debug("request body failed validation", "error", msg)
 			v.reject(c, msg)
 		}
@@ -210,7 +177,7 @@ func (v *Validation) checkBody(c plugin.Ctx) {
 		v.reject(c, err.Error())
 		return
 	}
-	if msg := v.body.check(doc); msg != "" {
+	if msg := v.body.Check(doc); msg != "" {
 		v.log.Debug("request body failed validation", "error", msg)
 		v.reject(c, msg)
 		return
