@@ -33,10 +33,12 @@ const DefaultBuffer = 16384
 type Extra interface {
 	BodyBytesSent() int64
 	// UpstreamScheme, UpstreamHost and UpstreamURI describe the request sent to the node;
-	// empty when none was sent.
+	// when none was sent they are APISIX's presets: "http", $http_host and "".
 	UpstreamScheme() string
 	UpstreamHost() []byte
 	UpstreamURI() []byte
+	// UpstreamStatuses is every try's status, "502, 200"; empty when none was tried.
+	UpstreamStatuses() []byte
 	// OriginalRequest is the request line's method and target as the client sent them.
 	OriginalRequest() (method, target []byte)
 }
@@ -68,9 +70,20 @@ type Log struct {
 
 	file   atomic.Pointer[os.File]
 	shards []shard
-	stop   chan struct{}
-	done   chan struct{}
-	errs   atomic.Int64 // failed writes
+	// full buffers go to the writer goroutine: a request never waits for the disk
+	full chan *[]byte
+	bufs sync.Pool // *[]byte of cap bufMax+slack
+	stop chan struct{}
+	done chan struct{}
+	errs atomic.Int64 // failed writes
+
+	clock atomic.Pointer[clockCache]
+}
+
+// clockCache is the current second formatted, shared by every line of that second.
+type clockCache struct {
+	sec        int64
+	local, iso []byte
 }
 
 type shard struct {
@@ -91,7 +104,9 @@ func Open(o Options) (*Log, error) {
 		o.Flush = time.Second
 	}
 	l := &Log{segs: compile(o.Format), bufMax: o.Buffer, path: o.Path,
-		shards: make([]shard, 2*runtime.GOMAXPROCS(0)), stop: make(chan struct{}), done: make(chan struct{})}
+		shards: make([]shard, 2*runtime.GOMAXPROCS(0)), full: make(chan *[]byte, 64),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	l.bufs.New = func() any { b := make([]byte, 0, l.bufMax+1024); return &b }
 	switch o.Escape {
 	case "", "default":
 	case "json":
@@ -152,7 +167,16 @@ func (l *Log) flusher(every time.Duration) {
 	for {
 		select {
 		case <-l.stop:
-			return
+			for {
+				select {
+				case b := <-l.full:
+					l.write(b)
+				default:
+					return
+				}
+			}
+		case b := <-l.full:
+			l.write(b)
 		case <-t.C:
 			l.Flush()
 		}
@@ -162,28 +186,41 @@ func (l *Log) flusher(every time.Duration) {
 // WriteErrors counts writes that failed (a full disk, a removed directory).
 func (l *Log) WriteErrors() int64 { return l.errs.Load() }
 
-// Flush writes every shard's buffered lines.
+// Flush writes every shard's buffered lines (buffers already handed to the writer goroutine
+// are written by it).
 func (l *Log) Flush() {
 	for i := range l.shards {
-		sh := &l.shards[i]
-		sh.mu.Lock()
-		l.write(sh)
-		sh.mu.Unlock()
+		if b := l.take(&l.shards[i], 0); b != nil {
+			l.write(b)
+		}
 	}
 }
 
-// write hands sh's buffer to the file in one append-mode write, so whole lines from
-// different shards never interleave. The shard's lock is held.
-func (l *Log) write(sh *shard) {
-	if len(sh.buf) == 0 {
-		return
+// take swaps sh's buffer for an empty one when it holds at least min bytes (and any bytes),
+// and returns the full one; nil otherwise.
+func (l *Log) take(sh *shard, min int) *[]byte {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if len(sh.buf) == 0 || len(sh.buf) < min {
+		return nil
 	}
-	if f := l.file.Load(); f != nil {
-		if _, err := f.Write(sh.buf); err != nil {
+	nb := l.bufs.Get().(*[]byte)
+	b := sh.buf
+	sh.buf = (*nb)[:0]
+	*nb = b
+	return nb
+}
+
+// write hands b to the file in one append-mode write, so whole lines from different shards
+// never interleave, and recycles it.
+func (l *Log) write(b *[]byte) {
+	if f := l.file.Load(); f != nil && len(*b) > 0 {
+		if _, err := f.Write(*b); err != nil {
 			l.errs.Add(1)
 		}
 	}
-	sh.buf = sh.buf[:0]
+	*b = (*b)[:0]
+	l.bufs.Put(b)
 }
 
 var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -197,12 +234,20 @@ func (l *Log) Record(c plugin.Ctx, shardKey uint64) {
 	sh := &l.shards[shardKey%uint64(len(l.shards))]
 	sh.mu.Lock()
 	sh.buf = append(sh.buf, line...)
-	if len(sh.buf) >= l.bufMax {
-		l.write(sh)
-	}
+	full := len(sh.buf) >= l.bufMax
 	sh.mu.Unlock()
 	*bp = line
 	linePool.Put(bp)
+	if !full {
+		return
+	}
+	if b := l.take(sh, l.bufMax); b != nil {
+		select {
+		case l.full <- b:
+		default:
+			l.write(b) // the writer is behind: this request pays for the write
+		}
+	}
 }
 
 // segment is a literal or a variable of the format.
@@ -308,9 +353,9 @@ func (l *Log) format(dst []byte, c plugin.Ctx) []byte {
 			u, ok := basicUser(c)
 			dst = l.value(dst, u, ok)
 		case varTimeLocal:
-			dst = now.AppendFormat(dst, "02/Jan/2006:15:04:05 -0700")
+			dst = append(dst, l.clockAt(now).local...)
 		case varTimeISO8601:
-			dst = now.AppendFormat(dst, "2006-01-02T15:04:05-07:00")
+			dst = append(dst, l.clockAt(now).iso...)
 		case varMsec:
 			dst = appendSeconds(dst, now.UnixMilli())
 		case varRequest:
@@ -348,6 +393,12 @@ func (l *Log) format(dst []byte, c plugin.Ctx) []byte {
 				dst = append(dst, '-')
 			}
 		case varUpstreamStatus:
+			if ex != nil {
+				if all := ex.UpstreamStatuses(); len(all) > 0 {
+					dst = append(dst, all...) // every try, as nginx: "502, 200"
+					break
+				}
+			}
 			if st := c.UpstreamStatus(); st > 0 {
 				dst = strconv.AppendInt(dst, int64(st), 10)
 			} else {
@@ -378,12 +429,29 @@ func (l *Log) format(dst []byte, c plugin.Ctx) []byte {
 
 var protoVar = plugin.ParseVar("server_protocol")
 
-// value appends a variable's value; nginx logs an absent or empty one as "-".
+// value appends a variable's value as nginx does: an absent one is "-" with the default
+// escaping and nothing with json or none; an empty one is nothing.
 func (l *Log) value(dst, v []byte, ok bool) []byte {
-	if !ok || len(v) == 0 {
-		return append(dst, '-')
+	if !ok {
+		if l.esc == escapeDefault {
+			return append(dst, '-')
+		}
+		return dst
 	}
 	return l.escaped(dst, v)
+}
+
+// clockAt is now's second formatted for $time_local and $time_iso8601, computed once per
+// second.
+func (l *Log) clockAt(now time.Time) *clockCache {
+	sec := now.Unix()
+	if c := l.clock.Load(); c != nil && c.sec == sec {
+		return c
+	}
+	c := &clockCache{sec: sec, local: now.AppendFormat(nil, "02/Jan/2006:15:04:05 -0700"),
+		iso: now.AppendFormat(nil, "2006-01-02T15:04:05-07:00")}
+	l.clock.Store(c)
+	return c
 }
 
 // escaped appends v with nginx's escaping: default writes '"', '\\' and bytes outside
@@ -403,6 +471,10 @@ func (l *Log) escaped(dst, v []byte) []byte {
 				dst = append(dst, '\\', 'r')
 			case b == '\t':
 				dst = append(dst, '\\', 't')
+			case b == '\b':
+				dst = append(dst, '\\', 'b')
+			case b == '\f':
+				dst = append(dst, '\\', 'f')
 			case b < 0x20:
 				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&15])
 			default:

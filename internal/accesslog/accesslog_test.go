@@ -35,8 +35,8 @@ func TestEscapesAndVariables(t *testing.T) {
 	c.ReqHeader.Set("X-Odd", "a\"b\\c\td\xff")
 	for esc, want := range map[escape]string{
 		escapeDefault: `a\x22b\x5Cc\x09d\xFF|$-|-`,
-		escapeJSON:    `a\"b\\c\td` + "\xff" + `|$-|-`,
-		escapeNone:    "a\"b\\c\td\xff|$-|-",
+		escapeJSON:    `a\"b\\c\td` + "\xff" + `|$|`, // absent: nothing, as nginx's json escaping
+		escapeNone:    "a\"b\\c\td\xff|$|",
 	} {
 		l := &Log{segs: compile(`$http_x_odd|$${x}|${http_missing}`), esc: esc}
 		if got := string(l.format(nil, c)); got != want {

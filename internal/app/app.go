@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluicegw/sluice/internal/accesslog"
@@ -55,9 +56,11 @@ type Node struct {
 	view    *nodeView // the node as plugins see it, and their node-level state
 	dataDir string
 	access  *accesslog.Log
-	servers []*http.Server
-	proxy   *proxy.Server
-	keyring *encryption.Keyring
+	// reloadMu serializes plugin reloads (Admin API and control API)
+	reloadMu sync.Mutex
+	servers  []*http.Server
+	proxy    *proxy.Server
+	keyring  *encryption.Keyring
 	// snapshots compiles the store into what the proxy serves.
 	snapshots       *snapshot.Compiler
 	shutdownTimeout time.Duration

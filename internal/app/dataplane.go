@@ -40,6 +40,7 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 		// plugin instances closed under it, which they tolerate
 		CloseGrace: 5 * time.Second,
 	})
+	n.view.snaps.Store(n.snapshots)
 	httpConf, _ := cfg.NginxConfig["http"].(map[string]any)
 	var err error
 	if n.access, err = n.openAccessLog(ctx, httpConf); err != nil {
@@ -68,6 +69,7 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 	if n.proxy, err = proxy.Listen(o); err != nil {
 		return err
 	}
+	n.view.proxy.Store(n.proxy)
 	for _, a := range n.proxy.Addrs() {
 		n.log.Info("proxy listening", "addr", a.String())
 	}

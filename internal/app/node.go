@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/internal/conf"
+	"github.com/sluicegw/sluice/internal/proxy"
+	"github.com/sluicegw/sluice/internal/snapshot"
 	"github.com/sluicegw/sluice/internal/store"
 	"github.com/sluicegw/sluice/plugin"
 )
@@ -28,15 +30,26 @@ type nodeView struct {
 	hostname string
 	id       string
 	etcdOK   atomic.Bool
+	// the data plane's parts, set once they exist (plugins start before them and may ask
+	// for the status at once: a metrics scrape)
+	proxy atomic.Pointer[proxy.Server]
+	snaps atomic.Pointer[snapshot.Compiler]
 
 	mu      sync.Mutex
-	started map[string]plugin.Shared // by plugin name: what Definition.Start returned
-	failed  map[string]bool          // Start returned an error: routes naming it fail closed
+	started map[string]*startedPlugin // by plugin name
+	failed  map[string]bool           // Start returned an error: routes naming it fail closed
 	apis    atomic.Pointer[map[string]plugin.API]
 }
 
+// startedPlugin is what a plugin's Definition.Start returned; stopping, when set, is the
+// pending close of a plugin just disabled (a re-enable within the grace cancels it).
+type startedPlugin struct {
+	shared   plugin.Shared
+	stopping *time.Timer
+}
+
 func newNodeView(n *Node, cfg *conf.Config, dataDir string) (*nodeView, error) {
-	v := &nodeView{n: n, started: map[string]plugin.Shared{}, failed: map[string]bool{}}
+	v := &nodeView{n: n, started: map[string]*startedPlugin{}, failed: map[string]bool{}}
 	v.hostname, _ = os.Hostname()
 	id, err := nodeID(dataDir)
 	if err != nil {
@@ -115,10 +128,10 @@ func (v *nodeView) ID() string           { return v.id }
 
 func (v *nodeView) Status() plugin.NodeStatus {
 	st := plugin.NodeStatus{EtcdReachable: v.etcdOK.Load()}
-	if v.n.proxy != nil {
-		st.Connections = v.n.proxy.Stats()
+	if p := v.proxy.Load(); p != nil {
+		st.Connections = p.Stats()
 	}
-	if c := v.n.snapshots; c != nil {
+	if c := v.snaps.Load(); c != nil {
 		select {
 		case <-c.Ready():
 			st.Ready = true
@@ -169,8 +182,8 @@ func (v *nodeView) probeEtcd(ctx context.Context, st store.Store, key string) {
 func (v *nodeView) shared(name string) any {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if s, ok := v.started[name]; ok {
-		return s
+	if sp := v.started[name]; sp != nil && sp.stopping == nil {
+		return sp.shared
 	}
 	return nil
 }
@@ -182,54 +195,69 @@ func (v *nodeView) runnable(name string) bool {
 	return !v.failed[name]
 }
 
-// syncPlugins starts the enabled plugins that have a Definition.Start and are not running,
-// and stops those no longer enabled (after grace, so requests on the snapshot that still
-// uses them finish). It returns whether anything changed.
-func (v *nodeView) syncPlugins(enabled []string, grace time.Duration) bool {
+// syncPlugins makes the started plugins match enabled: it starts the enabled plugins that
+// have a Definition.Start and are not running (again those whose start failed before), keeps
+// one disabled within the last grace, and stops those no longer enabled after grace, so
+// requests on the snapshot that still uses them finish. Start runs outside the lock: the
+// compiler and Admin checks keep reading while a plugin scans its disk or dials.
+func (v *nodeView) syncPlugins(enabled []string, grace time.Duration) {
 	want := map[string]bool{}
 	for _, name := range enabled {
 		want[name] = true
 	}
+	var toStart []*plugin.Definition
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	changed := false
-	for name, sh := range v.started {
-		if !want[name] {
-			delete(v.started, name)
-			changed = true
-			time.AfterFunc(grace, func() { v.closeShared(name, sh) })
-		}
-	}
-	for name := range v.failed {
-		if !want[name] {
-			delete(v.failed, name)
+	clear(v.failed)
+	for name, sp := range v.started {
+		switch {
+		case !want[name] && sp.stopping == nil:
+			sp.stopping = time.AfterFunc(grace, func() { v.stopLater(name, sp) })
+		case want[name] && sp.stopping != nil && sp.stopping.Stop():
+			sp.stopping = nil // re-enabled before its close ran
 		}
 	}
 	for name := range want {
-		d, ok := plugin.Lookup(name)
-		if !ok || d.Start == nil || v.started[name] != nil || v.failed[name] {
-			continue
+		if d, ok := plugin.Lookup(name); ok && d.Start != nil {
+			if sp := v.started[name]; sp == nil || sp.stopping != nil {
+				toStart = append(toStart, d)
+			}
 		}
-		sh, err := startPlugin(d, v)
-		if err != nil {
-			v.n.log.Error("plugin not started: routes naming it fail closed", "plugin", name, "error", err)
-			v.failed[name] = true
-			changed = true
-			continue
-		}
-		v.started[name] = sh
-		changed = true
 	}
+	v.mu.Unlock()
+
+	for _, d := range toStart {
+		sh, err := startPlugin(d, v)
+		v.mu.Lock()
+		if err != nil {
+			v.n.log.Error("plugin not started: routes naming it fail closed", "plugin", d.Name, "error", err)
+			v.failed[d.Name] = true
+		} else {
+			v.started[d.Name] = &startedPlugin{shared: sh}
+		}
+		v.mu.Unlock()
+	}
+
+	v.mu.Lock()
 	apis := map[string]plugin.API{}
-	for _, sh := range v.started {
-		if p, ok := sh.(plugin.APIProvider); ok {
+	for _, sp := range v.started {
+		if p, ok := sp.shared.(plugin.APIProvider); ok && sp.stopping == nil {
 			for _, a := range p.APIs() {
 				apis[a.URI] = a
 			}
 		}
 	}
+	v.mu.Unlock()
 	v.apis.Store(&apis)
-	return changed
+}
+
+// stopLater closes a disabled plugin's state once its grace ran out, unless it was replaced.
+func (v *nodeView) stopLater(name string, sp *startedPlugin) {
+	v.mu.Lock()
+	if v.started[name] == sp {
+		delete(v.started, name)
+	}
+	v.mu.Unlock()
+	v.closeShared(name, sp.shared)
 }
 
 func startPlugin(d *plugin.Definition, v *nodeView) (sh plugin.Shared, err error) {
@@ -255,10 +283,13 @@ func (v *nodeView) closeShared(name string, sh plugin.Shared) {
 func (v *nodeView) stopPlugins() {
 	v.mu.Lock()
 	started := v.started
-	v.started = map[string]plugin.Shared{}
+	v.started = map[string]*startedPlugin{}
 	v.mu.Unlock()
-	for name, sh := range started {
-		v.closeShared(name, sh)
+	for name, sp := range started {
+		if sp.stopping != nil && !sp.stopping.Stop() {
+			continue // its close already ran
+		}
+		v.closeShared(name, sp.shared)
 	}
 }
 
@@ -266,7 +297,7 @@ func (v *nodeView) stopPlugins() {
 // plugin's node-level state when it runs here (a control-plane node checks without them).
 func (v *nodeView) checkEnv(name string) plugin.Env {
 	var env plugin.Env
-	if c := v.n.snapshots; c != nil {
+	if c := v.snaps.Load(); c != nil {
 		if s := c.Load(); s != nil {
 			env.Metadata = s.PluginMetadata[name]
 		}

@@ -27,6 +27,13 @@ func newPluginSet(configured []string, log *slog.Logger) *pluginSet {
 
 // set replaces the enabled list; requests and validations already running keep the old one.
 func (p *pluginSet) set(configured []string, log *slog.Logger) {
+	names := resolvePlugins(configured, log)
+	p.names.Store(&names)
+}
+
+// resolvePlugins is the enabled list for config.yaml's `plugins:` (nil: APISIX's defaults),
+// limited to the plugins this build registers.
+func resolvePlugins(configured []string, log *slog.Logger) []string {
 	var names []string
 	if configured == nil {
 		for _, d := range plugin.All() {
@@ -43,7 +50,7 @@ func (p *pluginSet) set(configured []string, log *slog.Logger) {
 			names = append(names, name)
 		}
 	}
-	p.names.Store(&names)
+	return names
 }
 
 // Enabled returns the enabled names sorted by priority, highest first.
@@ -76,22 +83,30 @@ func (p *pluginSet) IsEnabled(name string) bool {
 // list of the node's config file, then republishes <prefix>/plugins. A file that no longer
 // parses leaves the current list in place.
 func (n *Node) reloadPlugins(configPath string) error {
+	n.reloadMu.Lock() // the Admin and control APIs may both ask
+	defer n.reloadMu.Unlock()
 	if configPath != "" {
 		cfg, _, err := conf.Load(configPath)
 		if err != nil {
 			n.log.Error("plugins reload: config not reloaded", "error", err)
 			return fmt.Errorf("reload %s: %w", configPath, err)
 		}
-		n.plugins.set(cfg.Plugins, n.log)
+		names := resolvePlugins(cfg.Plugins, n.log)
+		if snaps := n.view.snaps.Load(); snaps != nil {
+			// newly enabled plugins start before any build can see them enabled; a stopped
+			// plugin's state outlives its instances, which close CloseGrace after the
+			// snapshot without them is published
+			n.view.syncPlugins(names, 15*time.Second)
+			n.plugins.names.Store(&names)
+			snaps.Refresh()
+		} else {
+			n.plugins.names.Store(&names)
+		}
 	}
 	n.log.Info("plugins reloaded", "enabled", len(n.plugins.Enabled()))
-	if n.snapshots != nil {
-		// a stopped plugin's state outlives its instances, which close CloseGrace after the
-		// snapshot without them is published
-		n.view.syncPlugins(n.plugins.Enabled(), 15*time.Second)
-		n.snapshots.Refresh()
-	}
-	return n.publishPlugins(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return n.publishPlugins(ctx)
 }
 
 // publishPlugins writes <prefix>/plugins the way APISIX does at start and on reload, so tools

@@ -42,7 +42,7 @@ func New(o Options) http.Handler {
 		if prefix == "" {
 			prefix = "/apisix"
 		}
-		registerConfigViews(mux, o.Snapshot, prefix)
+		registerConfigViews(mux, o.Snapshot, prefix, o.Enabled)
 	}
 	registerActions(mux, o.ReloadPlugins)
 	registerPprof(mux, o.EnablePprof)

@@ -12,7 +12,7 @@ import (
 
 // registerConfigViews serves /v1/services, /v1/service/{id}, /v1/plugin_metadatas and
 // /v1/plugin_metadata/{name} from the configuration the data plane runs.
-func registerConfigViews(mux *http.ServeMux, load func() *snapshot.Snapshot, prefix string) {
+func registerConfigViews(mux *http.ServeMux, load func() *snapshot.Snapshot, prefix string, enabled func() []string) {
 	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, r *http.Request) {
 		s := load()
 		out := make([]entry, 0, len(s.Services))
@@ -26,21 +26,19 @@ func registerConfigViews(mux *http.ServeMux, load func() *snapshot.Snapshot, pre
 		id := r.PathValue("id")
 		svc := load().Services[id]
 		if svc == nil {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error_msg": "service not found"})
+			writeJSON(w, http.StatusNotFound, map[string]string{"error_msg": "service[" + id + "] not found"})
 			return
 		}
 		writeJSON(w, http.StatusOK, entry{Key: prefix + "/services/" + id, Value: svc})
 	})
 	mux.HandleFunc("GET /v1/plugin_metadatas", func(w http.ResponseWriter, r *http.Request) {
+		// as APISIX: the metadata of the enabled plugins, in the plugins list's order
 		s := load()
 		out := make([]json.RawMessage, 0, len(s.PluginMetadata))
-		names := make([]string, 0, len(s.PluginMetadata))
-		for name := range s.PluginMetadata {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		for _, name := range names {
-			out = append(out, withID(s.PluginMetadata[name], name))
+		for _, name := range enabled() {
+			if raw, ok := s.PluginMetadata[name]; ok {
+				out = append(out, withID(raw, name))
+			}
 		}
 		writeJSON(w, http.StatusOK, out)
 	})

@@ -36,7 +36,7 @@ func registerPluginViews(mux *http.ServeMux, load func() *snapshot.Snapshot) {
 		s := load()
 		rt := s.Routes[r.PathValue("id")]
 		if rt == nil {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error_msg": "route not found"})
+			writeJSON(w, http.StatusNotFound, map[string]string{"error_msg": "route[" + r.PathValue("id") + "] not found"})
 			return
 		}
 		out := routePlugins{RouteID: rt.ID, Unsupported: rt.Unsupported, Error: s.Errors[rt.Key],

@@ -36,7 +36,7 @@ func registerSnapshotViews(mux *http.ServeMux, load func() *snapshot.Snapshot) {
 	mux.HandleFunc("GET /v1/route/{id}", func(w http.ResponseWriter, r *http.Request) {
 		rt := load().Routes[r.PathValue("id")]
 		if rt == nil {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error_msg": "route not found"})
+			writeJSON(w, http.StatusNotFound, map[string]string{"error_msg": "route[" + r.PathValue("id") + "] not found"})
 			return
 		}
 		writeJSON(w, http.StatusOK, entry{Key: rt.Key, Value: rt.Spec})
@@ -53,7 +53,7 @@ func registerSnapshotViews(mux *http.ServeMux, load func() *snapshot.Snapshot) {
 	mux.HandleFunc("GET /v1/upstream/{id}", func(w http.ResponseWriter, r *http.Request) {
 		u := load().Upstreams[r.PathValue("id")]
 		if u == nil {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error_msg": "upstream not found"})
+			writeJSON(w, http.StatusNotFound, map[string]string{"error_msg": "upstream[" + r.PathValue("id") + "] not found"})
 			return
 		}
 		writeJSON(w, http.StatusOK, entry{Key: u.Key, Value: u.Spec})

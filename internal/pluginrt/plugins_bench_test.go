@@ -156,9 +156,9 @@ func BenchmarkChainBenchCases(b *testing.B) {
 		c := plugintest.New()
 		c.Route = "bench"
 		c.Info.UpAddr, c.Info.UpStatus = "127.0.0.1:1980", 200
-		st := &State{}
+		set, st := &Set{}, &State{}
 		var x plugin.Ctx = tctx{c, st}
-		if runPhases(st, &Set{}, route, x) {
+		if runPhases(st, set, route, x) {
 			b.Fatalf("the chain answered %d %s", c.ExitStatus, c.ExitBody)
 		}
 		if _, ok := c.RespHeader("X-RateLimit-Limit"); !ok {
@@ -166,7 +166,7 @@ func BenchmarkChainBenchCases(b *testing.B) {
 		}
 		b.ReportAllocs()
 		for b.Loop() {
-			if runPhases(st, &Set{}, route, x) {
+			if runPhases(st, set, route, x) {
 				b.Fatalf("the chain answered %d", c.ExitStatus)
 			}
 		}

@@ -36,22 +36,26 @@ func (rc *reqCtx) BodyBytesSent() int64 {
 	return int64(len(r.Body()))
 }
 
+// UpstreamScheme and UpstreamHost fall back to APISIX's nginx.conf presets ("http",
+// $http_host) for a request that was not proxied.
 func (rc *reqCtx) UpstreamScheme() string {
 	if rc.info.upNode == nil || rc.route == nil {
-		return ""
+		return "http"
 	}
 	if u := upstreamFor(rc.upOverride, rc.route.Upstream); u != nil {
 		return u.Scheme()
 	}
-	return ""
+	return "http"
 }
 
 func (rc *reqCtx) UpstreamHost() []byte {
 	if rc.info.upNode == nil || rc.upReq == nil {
-		return nil
+		return rc.fc.Request.Header.Host()
 	}
 	return rc.upReq.Header.Host()
 }
+
+func (rc *reqCtx) UpstreamStatuses() []byte { return rc.statuses }
 
 func (rc *reqCtx) UpstreamURI() []byte {
 	if rc.info.upNode == nil || rc.upReq == nil {
@@ -69,22 +73,24 @@ func (hc *h2Ctx) BodyBytesSent() int64 { return hc.info.sent }
 
 func (hc *h2Ctx) UpstreamScheme() string {
 	if hc.info.upNode == nil || hc.route == nil {
-		return ""
+		return "http"
 	}
 	if u := upstreamFor(hc.upOverride, hc.route.Upstream); u != nil {
 		return u.Scheme()
 	}
-	return ""
+	return "http"
 }
 
 // UpstreamHost and UpstreamURI on HTTP/2 report the request as the plugins left it (the
 // upstream request itself is not kept past the try).
 func (hc *h2Ctx) UpstreamHost() []byte {
 	if hc.info.upNode == nil {
-		return nil
+		return s2b(hc.r.Host)
 	}
 	return hc.host
 }
+
+func (hc *h2Ctx) UpstreamStatuses() []byte { return hc.statuses }
 
 func (hc *h2Ctx) UpstreamURI() []byte {
 	if hc.info.upNode == nil {

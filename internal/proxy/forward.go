@@ -38,7 +38,7 @@ func (s *Server) forward(rc *reqCtx) (streaming bool) {
 	}
 	// before_proxy sees the picked node; the request built next carries its changes
 	if s.runBeforeProxy(rc) {
-		return false
+		return s.answeredStreaming(rc)
 	}
 	rc.buildUpstreamRequest(req, u, websocket)
 
@@ -101,7 +101,7 @@ func (s *Server) forward(rc *reqCtx) (streaming bool) {
 				if rc.bodyBuf != nil && !rc.bodyWhole {
 					fc.SetConnectionClose() // the rest of the client's body was never read
 				}
-				return false
+				return s.answeredStreaming(rc)
 			}
 			rc.buildUpstreamRequest(req, u, websocket)
 			rc.reattachBody(req)
@@ -274,8 +274,7 @@ func (s *Server) respond(rc *reqCtx, websocket bool) (streaming bool) {
 		c.Release(true)
 		rc.conn = nil
 		rc.attempt.Finish(rc.rtt)
-		rc.info.bodyDone()
-		return false
+		return false // the body came with the head: tryAnswered timed it
 	}
 	cl := resp.Header.ContentLength()
 	if rc.hasBodyFilters() {

@@ -326,7 +326,7 @@ func (s *Server) streamToClient(w io.Writer, rctl *http.ResponseController, src 
 			return nil, nil
 		}
 		if err != nil {
-			s.log.Warn("upstream body", "route", hc.route.ID, "error", err)
+			s.log.Warn("response body", "route", routeID(hc.route), "error", err)
 			return err, nil
 		}
 	}

@@ -112,7 +112,7 @@ func (s *Server) serve(rc *reqCtx) (streaming bool) {
 	rc.matched = m
 	if m == nil {
 		s.serveUnmatched(rc) // global rules run before the 404, as in APISIX
-		return false
+		return s.answeredStreaming(rc)
 	}
 	rc.route = m.Value.(*snapshot.Route)
 	r := rc.route
@@ -129,7 +129,7 @@ func (s *Server) serve(rc *reqCtx) (streaming bool) {
 	}
 	if s.runRequestPhases(rc) {
 		s.runHeaderFilter(rc)
-		return rc.exitBody != nil && s.streamExit(rc)
+		return s.answeredStreaming(rc)
 	}
 	return s.forward(rc)
 }

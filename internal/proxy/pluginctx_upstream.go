@@ -55,15 +55,18 @@ func upstreamFor(override *upstream.Upstream, route *upstream.Upstream) *upstrea
 
 // ExitStream ends the request with status and a body read from body as the response is
 // written (serve hands it to exitStream after header_filter).
+// Unlike Exit with no body it sets no error page, so the Content-Type the plugin set stays.
 func (rc *reqCtx) ExitStream(status int, body io.Reader, size int64) {
-	rc.Exit(status, nil)
+	rc.plug.exited = true
+	rc.fc.SetStatusCode(status)
 	rc.fc.Response.ResetBody()
 	rc.closeExitBody()
 	rc.exitBody, rc.exitSize = body, size
 }
 
 func (hc *h2Ctx) ExitStream(status int, body io.Reader, size int64) {
-	hc.Exit(status, nil)
+	hc.plug.exited = true
+	hc.status = status
 	hc.respBody = hc.respBody[:0]
 	if hc.exitBody != nil {
 		closeReader(hc.exitBody)
@@ -100,8 +103,20 @@ func (s *Server) streamExit(rc *reqCtx) bool {
 		size = -1
 	}
 	rc.exitSt = exitStream{rc: rc, body: body}
+	if size < 0 && !fc.Request.Header.IsHTTP11() {
+		// HTTP/1.0 has no chunked coding: the body ends with the connection
+		fc.Response.Header.Del(fasthttp.HeaderContentLength)
+		s.untilClose(rc, &rc.exitSt, nil)
+		return true
+	}
 	fc.Response.SetBodyStream(&rc.exitSt, int(size))
 	return true
+}
+
+// answeredStreaming finishes a request a plugin answered: a streamed exit body goes out
+// after the handler returns (true: the stream then owns rc).
+func (s *Server) answeredStreaming(rc *reqCtx) bool {
+	return rc.exitBody != nil && s.streamExit(rc)
 }
 
 // exitStream feeds a plugin's exit body to fasthttp's response writer.
@@ -148,7 +163,10 @@ func (s *Server) writeExitStreamH2(w http.ResponseWriter, hc *h2Ctx) {
 	}
 	w.WriteHeader(status)
 	rctl := http.NewResponseController(w)
-	_, _ = s.streamToClient(w, rctl, body, hc)
+	if upErr, _ := s.streamToClient(w, rctl, body, hc); upErr != nil {
+		// never a truncated body that looks complete: reset the stream
+		abortStream(io.NopCloser(nil))
+	}
 }
 
 func itoa64(n int64) string { return string(fasthttp.AppendUint(nil, int(n))) }

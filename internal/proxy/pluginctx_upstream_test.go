@@ -39,8 +39,16 @@ func (upstreamTestPlugin) Access(c plugin.Ctx) {
 	}
 	if n, ok := c.Header("X-Stream"); ok {
 		size, _ := strconv.Atoi(string(n))
-		c.SetRespHeader("Content-Type", "text/plain")
-		c.(plugin.StreamExiter).ExitStream(http.StatusOK, strings.NewReader(strings.Repeat("s", size)), int64(size))
+		status := http.StatusOK
+		if st, ok := c.Header("X-Stream-Status"); ok {
+			status, _ = strconv.Atoi(string(st))
+		}
+		announced := int64(size)
+		if _, ok := c.Header("X-Stream-Unknown"); ok {
+			announced = -1
+		}
+		c.SetRespHeader("Content-Type", "application/json")
+		c.(plugin.StreamExiter).ExitStream(status, strings.NewReader(strings.Repeat("s", size)), announced)
 	}
 }
 
@@ -113,4 +121,33 @@ func TestPluginUpstreamAndStreamExit(t *testing.T) {
 			t.Errorf("request info after a streamed exit: %+v", i)
 		}
 	})
+}
+
+// A streamed exit keeps the plugin's Content-Type whatever its status, is sent for an
+// unmatched request answered by a global rule, and reaches an HTTP/1.0 client delimited by
+// the connection's end when its length is unknown.
+func TestStreamExitEdges(t *testing.T) {
+	a := origin(t, func(w http.ResponseWriter, r *http.Request) {})
+	snap := buildSnapshot(t, testRoute{id: "u", uri: "/u", up: &model.Upstream{Nodes: nodes(a)}})
+	snap.Routes["u"].Chain = pluginrt.NewChain([]*pluginrt.Instance{compileNamed(t, "upstream-test", pluginrt.FromRoute, `{}`)})
+	snap.Plugins = &pluginrt.Set{Global: pluginrt.GlobalChain([][]*pluginrt.Instance{
+		{compileNamed(t, "upstream-test", pluginrt.FromGlobalRule, `{}`)}}, nil)}
+	_, addr := serveSnapshot(t, snap)
+
+	both(t, func(t *testing.T, c *http.Client) {
+		for _, path := range []string{"/u", "/unmatched"} {
+			req := mustRequest(t, "GET", "http://"+addr+path, nil)
+			req.Header.Set("X-Stream", "1000")
+			req.Header.Set("X-Stream-Status", "404")
+			resp, got := readAll(t, c, req)
+			if resp.StatusCode != 404 || len(got) != 1000 || resp.Header.Get("Content-Type") != "application/json" {
+				t.Errorf("%s: %d, %d bytes, %q", path, resp.StatusCode, len(got), resp.Header.Get("Content-Type"))
+			}
+		}
+	})
+
+	resp, body, closed := rawExchange(t, addr, "GET /u HTTP/1.0\r\nX-Stream: 5000\r\nX-Stream-Unknown: 1\r\n\r\n")
+	if resp.StatusCode != 200 || len(body) != 5000 || len(resp.TransferEncoding) != 0 || !closed {
+		t.Errorf("HTTP/1.0 unknown length: %d, %d bytes, te %v, closed %v", resp.StatusCode, len(body), resp.TransferEncoding, closed)
+	}
 }

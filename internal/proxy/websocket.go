@@ -62,6 +62,12 @@ func (s *Server) tunnel(rc *reqCtx) {
 // of the connection (fasthttp would frame it chunked). It takes the connection over after the
 // handler returns, writes the head and the body, and closes.
 func (s *Server) streamUntilClose(rc *reqCtx) {
+	s.untilClose(rc, &rc.stream, func(c net.Conn) { rc.stream.conn = c })
+}
+
+// untilClose is streamUntilClose for any body: body's Close releases rc; attach, when set,
+// gives it the client connection before the first Read.
+func (s *Server) untilClose(rc *reqCtx, body io.ReadCloser, attach func(net.Conn)) {
 	fc := rc.fc
 	fc.Response.Header.SetConnectionClose()
 	tc := &trackedConn{}
@@ -73,7 +79,7 @@ func (s *Server) streamUntilClose(rc *reqCtx) {
 	fc.HijackSetNoResponse(true)
 	fc.Hijack(func(client net.Conn) {
 		defer s.untrack(tc)
-		defer rc.stream.Close() // releases rc: fc stays valid until this handler returns
+		defer body.Close() // releases rc: fc stays valid until this handler returns
 		s.connMu.Lock()
 		tc.Conn = client // Shutdown may close it once the drain times out
 		s.connMu.Unlock()
@@ -84,11 +90,13 @@ func (s *Server) streamUntilClose(rc *reqCtx) {
 		if fc.IsHead() {
 			return
 		}
-		rc.stream.conn = client
+		if attach != nil {
+			attach(client)
+		}
 		buf := bodyBufPool.Get().(*[]byte)
 		defer bodyBufPool.Put(buf)
 		for {
-			n, err := rc.stream.Read(*buf)
+			n, err := body.Read(*buf)
 			if n > 0 {
 				if _, werr := client.Write((*buf)[:n]); werr != nil {
 					return

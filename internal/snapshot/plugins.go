@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 
 	"github.com/sluicegw/sluice/internal/model"
@@ -61,7 +62,7 @@ func (b *builder) syncOwner(kind model.Kind, id, key string, src pluginrt.Source
 		if b.o.Shared != nil {
 			shared = b.o.Shared(name)
 		}
-		if cp := o.insts[name]; cp != nil && cp.conf == string(conf) && cp.meta == meta && cp.shared == shared {
+		if cp := o.insts[name]; cp != nil && cp.conf == string(conf) && cp.meta == meta && sameShared(cp.shared, shared) {
 			continue
 		}
 		b.retirePlugin(o, name)
@@ -341,4 +342,17 @@ func (b *builder) pluginUpstreams(key, name string) func(json.RawMessage) (plugi
 		}
 		return u, nil
 	}
+}
+
+// sameShared reports whether two Env.Shared values are the same state. A Shared is normally
+// a pointer; one of a type == cannot compare counts as changed rather than panicking.
+func sameShared(a, b any) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	ta := reflect.TypeOf(a)
+	if ta != reflect.TypeOf(b) || !ta.Comparable() {
+		return false
+	}
+	return a == b
 }

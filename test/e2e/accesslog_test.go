@@ -43,7 +43,8 @@ func TestAccessLogDefaultFormat(t *testing.T) {
 		regexp.QuoteMeta(origin.addr()) + ` 200 \d+\.\d{3} "http://127\.0\.0\.1:\d+/r1\?x=1"`)
 	waitForFile(t, path, line)
 	do(t, "GET", n.proxyURL("/nowhere"), "", "")
-	waitForFile(t, path, regexp.MustCompile(`"GET /nowhere HTTP/1\.1" 404 \d+ \d+\.\d{3} "-" "Go-http-client/1\.1" - - - "://"`))
+	// not proxied: APISIX's presets $upstream_scheme "http", $upstream_host $http_host
+	waitForFile(t, path, regexp.MustCompile(`"GET /nowhere HTTP/1\.1" 404 \d+ \d+\.\d{3} "-" "Go-http-client/1\.1" - - - "http://127\.0\.0\.1:\d+"`))
 }
 
 // A custom format with plugin-set and route variables, json escaping, and SIGUSR1 reopening

@@ -28,7 +28,7 @@ func TestControlViewsAndStatusAPI(t *testing.T) {
 	}{
 		{"GET", "/v1/services", 200, []string{`"key":"/apisix/services/s1"`, `"name":"svc-one"`}},
 		{"GET", "/v1/service/s1", 200, []string{`"key":"/apisix/services/s1"`}},
-		{"GET", "/v1/service/nope", 404, []string{"service not found"}},
+		{"GET", "/v1/service/nope", 404, []string{"service[nope] not found"}},
 		{"GET", "/v1/plugin_metadatas", 200, []string{`"id":"http-logger"`, `"log_format"`}},
 		{"GET", "/v1/plugin_metadata/http-logger", 200, []string{`"id":"http-logger"`, `"$host"`}},
 		{"GET", "/v1/plugin_metadata/cors", 404, []string{"plugin metadata[cors] not found"}},
