@@ -1,15 +1,39 @@
 #!/usr/bin/env bash
 # Sluice vs nginx on one core: see bench/README.md.
 #
-#   bench/run.sh                                   # every case, 5 rounds of 10s
+#   bench/run.sh                                   # every case, 5 rounds of 5s (~8 min)
 #   CASES=a ROUNDS=5 DURATION=10s bench/run.sh     # case (a) only
+#   bench/run.sh --cases b,c --rounds 5 --duration 5s   # the same with flags
 #   SLUICE_VARIANTS=old=/tmp/sluice-old,new=/tmp/sluice-new CASES=a bench/run.sh
 #                                                  # two builds side by side, interleaved
 #
 # Cases: a one route, no plugins · b limit-count + prometheus · c key-auth + proxy-rewrite +
-# cors + request-id · d 10k routes, requests spread over 100 · e as a, 200 connections.
+# cors + request-id · d 10k routes (written into etcd by bench/etcdload; D_LOADER=admin: Admin
+# API PUTs), requests spread over 100 · e as a, 200 connections.
 # Everything listens on 127.0.0.1; every process started here is stopped on exit.
 set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+usage: bench/run.sh [--cases a,b,c,d,e] [--rounds N] [--duration 10s] [--warmup 2s]
+Flags override the environment variables of the same meaning (CASES, ROUNDS, DURATION,
+WARMUP); every other setting is an environment variable, see bench/README.md.
+USAGE
+}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -c|--cases) CASES=${2:?--cases needs a value}; shift 2 ;;
+    -r|--rounds) ROUNDS=${2:?--rounds needs a value}; shift 2 ;;
+    -d|--duration) DURATION=${2:?--duration needs a value}; shift 2 ;;
+    -w|--warmup) WARMUP=${2:?--warmup needs a value}; shift 2 ;;
+    --cases=*) CASES=${1#*=}; shift ;;
+    --rounds=*) ROUNDS=${1#*=}; shift ;;
+    --duration=*) DURATION=${1#*=}; shift ;;
+    --warmup=*) WARMUP=${1#*=}; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; echo "bench/run.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
@@ -17,7 +41,7 @@ OUT="$BENCH/.out"
 
 CASES=${CASES:-a,b,c,d,e}
 ROUNDS=${ROUNDS:-5}
-DURATION=${DURATION:-10s}      # wrk -d of each measured run
+DURATION=${DURATION:-5s}       # wrk -d of each measured run (all cases, 5 rounds: ~8 min)
 WARMUP=${WARMUP:-2s}           # wrk -d of the unmeasured run before each measured one ("0" = none)
 CONNS=${CONNS:-50}             # connections for cases a-d
 CONNS_E=${CONNS_E:-200}        # connections for case e
@@ -26,6 +50,9 @@ LOAD_CORE=${LOAD_CORE:-1}      # wrk and the origin
 SERVE_WAIT=${SERVE_WAIT:-15}   # seconds to wait for Sluice to answer 200 on a new route
 D_ROUTES=${D_ROUTES:-10000}    # routes loaded in case d
 D_PATHS=${D_PATHS:-100}        # of which this many are requested
+D_LOADER=${D_LOADER:-etcd}     # case d: etcd (bench/etcdload, batched txns) | admin (Admin API PUTs)
+D_PARALLEL=${D_PARALLEL:-8}    # case d with D_LOADER=admin: concurrent Admin API PUTs
+D_SERVE_WAIT=${D_SERVE_WAIT:-120}  # case d: seconds to wait for all requested paths to answer 200
 SLUICE_BIN=${SLUICE_BIN:-}     # use this binary instead of building one
 SLUICE_VARIANTS=${SLUICE_VARIANTS:-}  # name=binary,name=binary: several builds, one row each
 SLUICE_REV=${SLUICE_REV:-}     # build this git revision (git archive, read-only) instead of the work tree
@@ -185,6 +212,10 @@ elif [ -z "$SLUICE_BIN" ]; then
   SLUICE_BIN="$OUT/sluice"
 fi
 [ -x "$SLUICE_BIN" ] || die "no Sluice binary at $SLUICE_BIN"
+case "$D_LOADER" in etcd|admin) ;; *) die "D_LOADER must be etcd or admin";; esac
+if [[ ",$CASES," == *,d,* ]] && [ "$D_LOADER" = etcd ]; then
+  (cd "$ROOT" && go build -o "$OUT/etcdload" ./bench/etcdload) || die "building bench/etcdload failed"
+fi
 # Rows: "sluice" alone, or "sluice-<name>" per variant (every variant runs in every round, in
 # an order that alternates between rounds so drift on the machine hits them alike).
 declare -A VARIANT_BIN
@@ -277,7 +308,7 @@ curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:$REF_PORT/" || die "the ng
 # ---------------------------------------------------------------- Sluice
 
 ADMIN_KEY="bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-declare -A S_PROXY S_ADMIN S_SETUP NOT_SERVED
+declare -A S_PROXY S_ADMIN S_ETCD S_SETUP NOT_SERVED
 SLUICE_PID=
 group_of() { case "$1" in e) echo a ;; *) echo "$1" ;; esac; }  # e reuses a's node and route
 
@@ -286,7 +317,7 @@ sluice_config() { # group: writes $OUT/sluice-<g>/config.yaml with free ports
   mkdir -p "$dir/data"
   free_port; proxy=$PORT; free_port; admin=$PORT; free_port; control=$PORT
   free_port; ec=$PORT; free_port; ep=$PORT; free_port; prom=$PORT
-  S_PROXY[$g]=$proxy; S_ADMIN[$g]=$admin
+  S_PROXY[$g]=$proxy; S_ADMIN[$g]=$admin; S_ETCD[$g]=$ec
   cat >"$dir/config.yaml" <<EOF
 # bench/run.sh case group $g: loopback only, free ports, logs off.
 apisix:
@@ -386,7 +417,19 @@ setup_routes() { # group: create its objects through the Admin API (once per dat
     d) setup_d || return 1 ;;
   esac
 }
-setup_d() { # D_ROUTES routes in one curl process (one keep-alive connection)
+setup_d() { # D_ROUTES routes: straight into the embedded etcd, or through the Admin API
+  if [ "$D_LOADER" = etcd ]; then
+    log "case d: writing $D_ROUTES routes into etcd (bench/etcdload)"
+    local t0=$SECONDS
+    if ! "$OUT/etcdload" -endpoints "http://127.0.0.1:${S_ETCD[d]}" -n "$D_ROUTES" -upstream origin \
+      >>"$OUT/sluice-d/sluice.log" 2>&1; then
+      SETUP_ERR="bench/etcdload failed: $(tail -n 1 "$OUT/sluice-d/sluice.log")"
+      return 1
+    fi
+    log "case d: $D_ROUTES routes written in $((SECONDS - t0))s"
+    return 0
+  fi
+  # One curl process, D_PARALLEL PUTs in flight (curl --parallel).
   local cfg="$OUT/sluice-d/routes.curl" codes ok
   awk -v n="$D_ROUTES" -v port="${S_ADMIN[d]}" -v key="$ADMIN_KEY" 'BEGIN {
     for (i = 1; i <= n; i++) {
@@ -397,9 +440,9 @@ setup_d() { # D_ROUTES routes in one curl process (one keep-alive connection)
       if (i < n) print "next"
     }
   }' >"$cfg"
-  log "case d: loading $D_ROUTES routes through the Admin API"
+  log "case d: loading $D_ROUTES routes through the Admin API ($D_PARALLEL in parallel)"
   local t0=$SECONDS
-  codes=$(timeout 1200 curl -sS -K "$cfg" 2>>"$OUT/sluice-d/sluice.log" || true)
+  codes=$(timeout 1200 curl -sS --parallel --parallel-max "$D_PARALLEL" -K "$cfg" 2>>"$OUT/sluice-d/sluice.log" || true)
   ok=$(grep -c '^2' <<<"$codes" || true)
   log "case d: $ok/$D_ROUTES routes accepted in $((SECONDS - t0))s"
   if [ "$ok" -ne "$D_ROUTES" ]; then
@@ -425,7 +468,9 @@ check_served() { # case port: Sluice answers 200 on every path of the case (and 
   fi
   local args=()
   for u in "${urls[@]}"; do args+=(-o /dev/null "$u"); done
-  for ((i = 0; i < SERVE_WAIT * 4; i++)); do
+  local wait_s=$SERVE_WAIT
+  [ "$c" = d ] && [ "$D_SERVE_WAIT" -gt "$wait_s" ] && wait_s=$D_SERVE_WAIT   # 10k routes to compile and restore
+  for ((i = 0; i < wait_s * 4; i++)); do
     codes=$(curl -s --max-time 5 -w '%{http_code}\n' "${hdr[@]}" "${args[@]}" || true)
     if [ -n "$codes" ] && ! grep -qv '^200$' <<<"$codes"; then
       [ "$BENCH_NO_CHECK" = 1 ] && return 0
@@ -583,5 +628,14 @@ cat "$TABLE"
 for c in "${CASE_LIST[@]}"; do
   [ -n "${NOT_SERVED[$c]:-}" ] && echo "case $c: not served yet — ${NOT_SERVED[$c]}"
 done
+if [[ ",$CASES," == *,a,* && ",$CASES," == *,d,* ]]; then
+  # Case d's target is CPU per request within 5 % of case a's. nginx's own d/a ratio shows
+  # what the load shape alone costs (wrk's Lua request() spreading paths runs slower).
+  da=
+  for p in nginx "${VARIANTS[@]}"; do
+    da+="${da:+, }$p $(ratio "$(median d "$p" 12)" "$(median a "$p" 12)")"
+  done
+  echo "CPU µs/req case d ÷ case a (target for Sluice ≤ 1.05×): $da"
+fi
 echo "load average before: $LOADAVG_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 echo "raw results: $TSV"

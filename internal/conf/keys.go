@@ -14,6 +14,7 @@ var laterKeys = map[string]map[string]bool{
 		"dns_resolver", "dns_resolver_valid", "resolver_timeout", "enable_resolv_search_opt",
 		"disable_sync_configuration_during_start", "events", "lru", "tracing",
 		"match_uri_encoded_slash", "max_post_args_readable_size",
+		"enable_pprof", // Sluice's: Go pprof on the control API
 	),
 	"apisix.ssl": set(
 		"ssl_trusted_combined_path", "ssl_trusted_certificate", "ssl_protocols", "ssl_ciphers",

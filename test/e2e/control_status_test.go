@@ -55,3 +55,27 @@ func TestControlViewsAndStatusAPI(t *testing.T) {
 		}
 	}
 }
+
+// apisix.enable_pprof turns Go's pprof endpoints on, on the control API only; off by default.
+func TestPprofSwitch(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		p := newPorts(t)
+		cfg := p.configYAML(keyConfig(), "")
+		if on {
+			cfg = strings.Replace(cfg, "apisix:\n", "apisix:\n  enable_pprof: true\n", 1)
+		}
+		n := startNode(t, p, cfg, "")
+		control := fmt.Sprintf("http://127.0.0.1:%d", p.Control)
+		want := map[bool]int{false: 404, true: 200}[on]
+		if r := do(t, "GET", control+"/debug/pprof/", "", ""); r.Status != want {
+			t.Errorf("enable_pprof %v: control /debug/pprof/ answered %d, want %d", on, r.Status, want)
+		}
+		if r := do(t, "GET", n.proxyURL("/debug/pprof/"), "", ""); r.Status != 404 {
+			t.Errorf("enable_pprof %v: the proxy port answered pprof with %d", on, r.Status)
+		}
+		if strings.Contains(n.Logs(), "enable_pprof: unknown key") {
+			t.Errorf("enable_pprof warned as unknown:\n%s", n.Logs())
+		}
+		n.stop()
+	}
+}
