@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -49,13 +50,16 @@ type Embedded struct {
 	etcd      *embed.Etcd
 	endpoints []string
 	closeOnce sync.Once
+	// closing: Close began; etcd's own shutdown errors (its listeners closing) log at debug
+	closing *atomic.Bool
 }
 
 // StartEmbedded starts the server and waits until it serves clients. A failure to start
 // (address in use, unusable directory) or to become ready before ctx's deadline (one minute
 // when ctx has none) is returned as an error; the server is then stopped.
 func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
-	cfg, err := embedConfig(o)
+	closing := new(atomic.Bool)
+	cfg, err := embedConfig(o, closing)
 	if err != nil {
 		return nil, fmt.Errorf("embedded etcd: %w", err)
 	}
@@ -113,10 +117,10 @@ func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 	for _, u := range cfg.AdvertiseClientUrls {
 		endpoints = append(endpoints, u.String())
 	}
-	return &Embedded{etcd: e, endpoints: endpoints}, nil
+	return &Embedded{etcd: e, endpoints: endpoints, closing: closing}, nil
 }
 
-func embedConfig(o EmbeddedOptions) (*embed.Config, error) {
+func embedConfig(o EmbeddedOptions, closing *atomic.Bool) (*embed.Config, error) {
 	if o.Dir == "" {
 		return nil, errors.New("data dir is required")
 	}
@@ -151,7 +155,7 @@ func embedConfig(o EmbeddedOptions) (*embed.Config, error) {
 	cfg.UnsafeNoFsync = o.UnsafeNoFsync
 	// etcd is chatty at info level; only its errors are worth the gateway's log.
 	cfg.LogLevel = "error"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(o.Logger, zapcore.ErrorLevel))
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLoggerClosing(o.Logger, zapcore.ErrorLevel, closing))
 	return cfg, nil
 }
 
@@ -174,7 +178,10 @@ func (e *Embedded) Endpoints() []string { return append([]string(nil), e.endpoin
 
 // Close stops the server and waits until it has released its ports and data dir.
 func (e *Embedded) Close() error {
-	e.closeOnce.Do(func() { e.etcd.Close() })
+	e.closeOnce.Do(func() {
+		e.closing.Store(true)
+		e.etcd.Close()
+	})
 	return nil
 }
 

@@ -3,6 +3,7 @@ package etcd
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -11,22 +12,29 @@ import (
 // newZapLogger returns a zap logger (what etcd's server and client log through) that forwards
 // entries at or above min into logger, so etcd's output lands in Sluice's structured log.
 func newZapLogger(logger *slog.Logger, min zapcore.Level) *zap.Logger {
+	return newZapLoggerClosing(logger, min, nil)
+}
+
+// newZapLoggerClosing is newZapLogger whose errors become debug lines once closing is set:
+// etcd reports its own listeners closing on a clean stop as "serving ... failed".
+func newZapLoggerClosing(logger *slog.Logger, min zapcore.Level, closing *atomic.Bool) *zap.Logger {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return zap.New(&slogCore{logger: logger.With("component", "etcd"), min: min})
+	return zap.New(&slogCore{logger: logger.With("component", "etcd"), min: min, closing: closing})
 }
 
 // slogCore is a zapcore.Core writing into a slog.Logger.
 type slogCore struct {
-	logger *slog.Logger
-	min    zapcore.Level
+	logger  *slog.Logger
+	min     zapcore.Level
+	closing *atomic.Bool // nil: never
 }
 
 func (c *slogCore) Enabled(l zapcore.Level) bool { return l >= c.min }
 
 func (c *slogCore) With(fields []zapcore.Field) zapcore.Core {
-	return &slogCore{logger: c.logger.With(attrs(fields)...), min: c.min}
+	return &slogCore{logger: c.logger.With(attrs(fields)...), min: c.min, closing: c.closing}
 }
 
 func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
@@ -41,7 +49,11 @@ func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	if e.LoggerName != "" {
 		args = append(args, "logger", e.LoggerName)
 	}
-	c.logger.Log(context.Background(), slogLevel(e.Level), e.Message, args...)
+	level := slogLevel(e.Level)
+	if c.closing != nil && c.closing.Load() && level > slog.LevelDebug {
+		level = slog.LevelDebug
+	}
+	c.logger.Log(context.Background(), level, e.Message, args...)
 	return nil
 }
 
