@@ -187,12 +187,16 @@ func maxBody(n int64) int {
 	return int(n)
 }
 
-// network picks "tcp6" for IPv6 addresses: an IPv6-only socket on [::] can then share the
-// port with 0.0.0.0 (a dual-stack one would collide with it).
+// network picks "tcp6" for IPv6 addresses (an IPv6-only socket on [::] can then share the
+// port with 0.0.0.0) and "tcp4" for IPv4 ones: Go opens "tcp" on 0.0.0.0 as a dual-stack
+// socket, which would take IPv6 clients with enable_ipv6 off.
 func network(addr string) string {
 	host, _, err := net.SplitHostPort(addr)
-	if err == nil && strings.Contains(host, ":") {
+	switch {
+	case err == nil && strings.Contains(host, ":"):
 		return "tcp6"
+	case err == nil && net.ParseIP(host).To4() != nil:
+		return "tcp4"
 	}
 	return "tcp"
 }
