@@ -2,6 +2,7 @@ package requestid
 
 import (
 	"encoding/json"
+	"unsafe"
 
 	"github.com/sluicegw/sluice/plugin"
 )
@@ -71,7 +72,9 @@ func (r *RequestID) Rewrite(c plugin.Ctx) {
 	}
 	c.Set(r, id)
 	if vs, ok := c.(plugin.VarSetter); ok {
-		vs.SetVar("apisix_request_id", []byte(id)) // $apisix_request_id for loggers and the access log
+		// $apisix_request_id for loggers and the access log; SetVar copies, so the string's
+		// bytes are lent rather than converted (one allocation less per request)
+		vs.SetVar("apisix_request_id", unsafe.Slice(unsafe.StringData(id), len(id)))
 	}
 }
 
