@@ -117,7 +117,7 @@ type RespHeaderVisitor interface {
 // VarSetter is implemented by a Ctx on which a plugin may set a variable for the rest of the
 // request, as APISIX plugins assign ngx.var / ctx.var: later lookups of that name (other
 // plugins' "$var" references, loggers' log_format, the access log) see it. request-id sets
-// apisix_request_id this way; tracers set their trace and span ids.
+// apisix_request_id this way.
 type VarSetter interface {
 	SetVar(name string, value []byte)
 }
