@@ -224,6 +224,25 @@ func (o *OpenTelemetry) Rewrite(c plugin.Ctx) {
 	st.span = span
 	c.Set(stateKey{}, st)
 	propagator.Inject(ctx, headerCarrier{c})
+	if p.setVar {
+		setSpanVars(c, span.SpanContext())
+	}
+}
+
+// setSpanVars is set_ngx_var: the span's context as variables for loggers and the access log.
+func setSpanVars(c plugin.Ctx, sc trace.SpanContext) {
+	vs, ok := c.(plugin.VarSetter)
+	if !ok {
+		return
+	}
+	tid, sid := sc.TraceID().String(), sc.SpanID().String()
+	flags := "00"
+	if sc.IsSampled() {
+		flags = "01"
+	}
+	vs.SetVar("opentelemetry_context_traceparent", []byte("00-"+tid+"-"+sid+"-"+flags))
+	vs.SetVar("opentelemetry_trace_id", []byte(tid))
+	vs.SetVar("opentelemetry_span_id", []byte(sid))
 }
 
 // Log adds the response's attributes and ends the span.

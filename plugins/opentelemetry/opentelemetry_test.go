@@ -507,3 +507,29 @@ func BenchmarkOpenTelemetryRequest(b *testing.B) {
 		})
 	}
 }
+
+// set_ngx_var: the span's context becomes variables (loggers, the access log).
+func TestOpenTelemetrySetNgxVar(t *testing.T) {
+	col := newCollector(t)
+	tr := fakeNode{}.start(t)
+	o := newInst(t, tr, `{"sampler":{"name":"always_on"}}`, metadata(col, `,"set_ngx_var":true`))
+	c := request()
+	o.Rewrite(c)
+	parts := strings.Split(c.ReqHeader.Get("traceparent"), "-")
+	if len(parts) != 4 {
+		t.Fatalf("upstream traceparent %q", c.ReqHeader.Get("traceparent"))
+	}
+	want := map[string]string{
+		"opentelemetry_context_traceparent": c.ReqHeader.Get("traceparent"),
+		"opentelemetry_trace_id":            parts[1],
+		"opentelemetry_span_id":             parts[2],
+	}
+	for name, v := range want {
+		if got := c.VarsV[name]; got != v {
+			t.Errorf("$%s = %q, want %q", name, got, v)
+		}
+	}
+	c.Info.UpStatus, c.StatusV = 200, 200
+	o.Log(c)
+	col.waitSpans(t, 1)
+}

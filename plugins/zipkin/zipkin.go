@@ -48,6 +48,8 @@ type Zipkin struct {
 	serverAddr string // "": the request's $server_addr
 	v1         bool
 	rep        *reporter
+	// setVar: plugin_attr.zipkin.set_ngx_var, the trace context as variables
+	setVar bool
 }
 
 func newZipkin(raw json.RawMessage, env plugin.Env) (any, error) {
@@ -63,12 +65,21 @@ func newZipkin(raw json.RawMessage, env plugin.Env) (any, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Zipkin{
+	z := &Zipkin{
 		ratio:      c.SampleRatio,
 		serverAddr: c.ServerAddr,
 		v1:         c.SpanVersion == 1,
-		rep:        newReporter(c.Endpoint, name, log),
-	}, nil
+	}
+	if env.Node != nil {
+		var attr struct {
+			SetNgxVar bool `json:"set_ngx_var"`
+		}
+		if raw := env.Node.Config("plugin_attr.zipkin"); raw != nil && json.Unmarshal(raw, &attr) == nil {
+			z.setVar = attr.SetNgxVar
+		}
+	}
+	z.rep = newReporter(c.Endpoint, name, log)
+	return z, nil
 }
 
 // Close flushes the spans still queued (bounded) and stops the reporter.
@@ -220,6 +231,26 @@ func (z *Zipkin) Access(c plugin.Ctx) {
 	for i := 0; i+1 < len(st.baggage); i += 2 {
 		c.SetHeader(st.baggage[i], st.baggage[i+1])
 	}
+	if z.setVar {
+		z.setVars(c, st)
+	}
+}
+
+// setVars is plugin_attr.zipkin.set_ngx_var: the request span's context as variables, as
+// APISIX sets zipkin_context_traceparent, zipkin_trace_id and zipkin_span_id.
+func (z *Zipkin) setVars(c plugin.Ctx, st *reqState) {
+	vs, ok := c.(plugin.VarSetter)
+	if !ok {
+		return
+	}
+	sid := spanIDHex(st.requestID)
+	flags := "00"
+	if st.sampled {
+		flags = "01"
+	}
+	vs.SetVar("zipkin_context_traceparent", []byte("00-"+st.traceID+"-"+sid+"-"+flags))
+	vs.SetVar("zipkin_trace_id", []byte(st.traceID))
+	vs.SetVar("zipkin_span_id", []byte(sid))
 }
 
 // HeaderFilter ends the proxy span (version 2) and starts the response span.

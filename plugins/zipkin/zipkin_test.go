@@ -3,6 +3,7 @@ package zipkin
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugin/plugintest"
 )
 
@@ -292,4 +294,43 @@ func TestZipkinAdminValidationCostsNothing(t *testing.T) {
 		t.Fatal("reporter started before any span")
 	}
 	z.Close()
+}
+
+// attrNode is a plugin.Node whose config holds plugin_attr.zipkin.
+type attrNode struct{ attr string }
+
+func (n attrNode) Config(path string) json.RawMessage {
+	if path == "plugin_attr.zipkin" {
+		return json.RawMessage(n.attr)
+	}
+	return nil
+}
+func (attrNode) Logger() *slog.Logger          { return slog.New(slog.DiscardHandler) }
+func (attrNode) Hostname() string              { return "test" }
+func (attrNode) Version() string               { return "test" }
+func (attrNode) ID() string                    { return "test" }
+func (attrNode) Status() plugin.NodeStatus     { return plugin.NodeStatus{} }
+func (attrNode) API(string) (plugin.API, bool) { return plugin.API{}, false }
+
+// plugin_attr.zipkin.set_ngx_var: the request span's context becomes variables.
+func TestZipkinSetNgxVar(t *testing.T) {
+	col := newCollector(t)
+	inst, err := newZipkin(json.RawMessage(`{"endpoint":"`+col.URL+`/api/v2/spans","sample_ratio":1}`),
+		plugin.Env{Node: attrNode{`{"set_ngx_var":true}`}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := inst.(*Zipkin)
+	defer z.Close()
+	c := request()
+	const trace, client = "463ac35c9f6413ad48485a3953bb6124", "a2fb4a1d1a96d312"
+	c.ReqHeader.Set("X-B3-TraceId", trace)
+	c.ReqHeader.Set("X-B3-SpanId", client)
+	c.ReqHeader.Set("X-B3-Sampled", "1")
+	run(z, c, 200)
+	sid := c.ReqHeader.Get("x-b3-parentspanid") // the request span: the proxy span's parent
+	if c.VarsV["zipkin_trace_id"] != trace || c.VarsV["zipkin_span_id"] != sid || sid == "" ||
+		c.VarsV["zipkin_context_traceparent"] != "00-"+trace+"-"+sid+"-01" {
+		t.Errorf("variables %v (request span %s)", c.VarsV, sid)
+	}
 }
