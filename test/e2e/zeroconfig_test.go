@@ -63,17 +63,21 @@ func TestZeroConfig(t *testing.T) {
 		}
 	}()
 
+	// the Admin API listens first; the proxy binds after the plugins' node-level start
+	// (export server, cache zones)
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.Dial("tcp", "127.0.0.1:9180")
-		if err == nil {
-			c.Close()
-			break
+	for _, addr := range []string{"127.0.0.1:9180", "127.0.0.1:9080"} {
+		for {
+			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("nothing listening on %s within 30s", addr)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("admin API not listening on 127.0.0.1:9180 within 30s")
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	key, err := os.ReadFile(filepath.Join(dir, "sluice-data", "admin.key"))
 	if err != nil {
