@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/plugin"
+	"github.com/sluicegw/sluice/plugins/internal/limitkey"
 	"github.com/sluicegw/sluice/plugins/internal/vartemplate"
 )
 
@@ -91,11 +92,11 @@ func (a *amount) resolve(c plugin.Ctx, min int64) (int64, bool) {
 	if a.tmpl == nil {
 		return a.n, true
 	}
-	bp := keyBufs.Get().(*[]byte)
+	bp := limitkey.Bufs.Get().(*[]byte)
 	s, _ := a.tmpl.Append((*bp)[:0], c)
-	f, err := strconv.ParseFloat(bytesView(s), 64)
+	f, err := strconv.ParseFloat(limitkey.View(s), 64)
 	*bp = s[:0]
-	keyBufs.Put(bp)
+	limitkey.Bufs.Put(bp)
 	if err != nil || f != math.Trunc(f) || f < float64(min) || f > 1<<53 {
 		return 0, false
 	}
@@ -105,7 +106,7 @@ func (a *amount) resolve(c plugin.Ctx, min int64) (int64, bool) {
 // rule is one counter a request takes a slot of.
 type rule struct {
 	conn, burst amount
-	key         keySource
+	key         limitkey.Source
 	strictKey   *vartemplate.Template // rules mode: the key template; nothing resolved skips the rule
 }
 
@@ -114,7 +115,7 @@ func (r *rule) appendKey(dst []byte, c plugin.Ctx) ([]byte, bool) {
 		out, n := r.strictKey.Append(dst, c)
 		return out, n > 0
 	}
-	return r.key.appendRaw(dst, c), true
+	return r.key.AppendRaw(dst, c), true
 }
 
 // backend counts in-flight requests per key.
@@ -190,7 +191,7 @@ func New(raw json.RawMessage, env plugin.Env) (any, error) {
 			l.rules = append(l.rules, r)
 		}
 	} else {
-		r := rule{key: newKeySource(c.KeyType, c.Key)}
+		r := rule{key: limitkey.New(c.KeyType, c.Key)}
 		var err error
 		if r.conn, err = newAmount(c.Conn, "conn"); err != nil {
 			return nil, fmt.Errorf("limit-conn: %w", err)
@@ -200,7 +201,7 @@ func New(raw json.RawMessage, env plugin.Env) (any, error) {
 		}
 		l.rules = append(l.rules, r)
 	}
-	id := env.Parent + ":" + confVersion(raw)
+	id := env.Parent + ":" + limitkey.ConfVersion(raw)
 	switch c.Policy {
 	case "local", "":
 		l.backend = &localBackend{store: acquireStore(id)}
@@ -219,8 +220,8 @@ func New(raw json.RawMessage, env plugin.Env) (any, error) {
 // Access takes a slot per rule; over conn+burst rejects, over conn waits
 // unit_delay × floor((n−1)/conn), as resty.limit.conn.
 func (l *LimitConn) Access(c plugin.Ctx) {
-	bp := keyBufs.Get().(*[]byte)
-	defer keyBufs.Put(bp)
+	bp := limitkey.Bufs.Get().(*[]byte)
+	defer limitkey.Bufs.Put(bp)
 	var h *held
 	applied := 0
 	for i := range l.rules {

@@ -4,6 +4,8 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+
+	"github.com/sluicegw/sluice/plugins/internal/limitkey"
 )
 
 // localStore is one limit-conn identity's in-flight counters on this node (APISIX's shared
@@ -55,7 +57,7 @@ func (s *localStore) release() {
 // this request, or rejected (the increment undone) when it exceeds max+burst.
 func (s *localStore) incoming(key []byte, max, burst int64) (int64, *counter, bool) {
 	for {
-		v, ok := s.counters.Load(bytesView(key))
+		v, ok := s.counters.Load(limitkey.View(key))
 		if !ok {
 			k := string(key)
 			v, _ = s.counters.LoadOrStore(k, &counter{key: k})

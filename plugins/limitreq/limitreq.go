@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/plugin"
+	"github.com/sluicegw/sluice/plugins/internal/limitkey"
 )
 
 // schema validates the plugin's conf on routes, services, plugin configs, consumers and global rules.
@@ -54,7 +55,7 @@ type backend interface {
 
 // LimitReq is one compiled limit-req conf.
 type LimitReq struct {
-	key          keySource
+	key          limitkey.Source
 	rate         float64 // milli-requests per second, as resty.limit.req keeps it
 	nodelay      bool
 	degrade      bool
@@ -75,7 +76,7 @@ func New(raw json.RawMessage, env plugin.Env) (any, error) {
 		return nil, fmt.Errorf("limit-req: rate must be greater than 0")
 	}
 	l := &LimitReq{
-		key:          newKeySource(c.KeyType, c.Key),
+		key:          limitkey.New(c.KeyType, c.Key),
 		rate:         c.Rate * 1000,
 		nodelay:      c.Nodelay,
 		degrade:      c.AllowDegradation,
@@ -91,7 +92,7 @@ func New(raw json.RawMessage, env plugin.Env) (any, error) {
 	if c.RejectedMsg != nil {
 		l.rejectedBody = plugin.JSON(map[string]string{"error_msg": *c.RejectedMsg})
 	}
-	id := env.Parent + ":" + confVersion(raw)
+	id := env.Parent + ":" + limitkey.ConfVersion(raw)
 	switch c.Policy {
 	case "local", "":
 		l.backend = &localBackend{store: acquireStore(id, c.Rate*1000, c.Burst*1000)}
@@ -109,11 +110,11 @@ func New(raw json.RawMessage, env plugin.Env) (any, error) {
 
 // Access applies the bucket: reject over burst, else sleep the excess away unless nodelay.
 func (l *LimitReq) Access(c plugin.Ctx) {
-	bp := keyBufs.Get().(*[]byte)
-	key := l.key.appendRaw((*bp)[:0], c)
+	bp := limitkey.Bufs.Get().(*[]byte)
+	key := l.key.AppendRaw((*bp)[:0], c)
 	excess, rejected, err := l.backend.incoming(key)
 	*bp = key[:0]
-	keyBufs.Put(bp)
+	limitkey.Bufs.Put(bp)
 	if err != nil {
 		l.log.Error("failed to limit req", "error", err)
 		if !l.degrade {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugin/plugintest"
+	"github.com/sluicegw/sluice/plugins/internal/limitkey"
 )
 
 func newInst(t *testing.T, parent, conf string) *LimitReq {
@@ -129,7 +130,7 @@ func TestStateIdentity(t *testing.T) {
 	if access(other.(*LimitReq), nil).Exited() || access(changed.(*LimitReq), nil).Exited() {
 		t.Fatal("other parent or conf shared the bucket")
 	}
-	id := "/apisix/routes/id:" + confVersion([]byte(conf))
+	id := "/apisix/routes/id:" + limitkey.ConfVersion([]byte(conf))
 	a.(*LimitReq).Close()
 	storesMu.Lock()
 	_, live := stores[id]

@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/sluicegw/sluice/plugins/internal/limitkey"
 )
 
 // localStore is one limit-req identity's leaky buckets on this node (APISIX's shared dict
@@ -68,7 +70,7 @@ func clock() float64 { return float64(time.Since(clockBase).Nanoseconds()) / 1e6
 func (s *localStore) incoming(key []byte, now float64) (excess float64, rejected bool) {
 	s.janitor.Do(func() { go s.sweepLoop() })
 	for {
-		v, ok := s.buckets.Load(bytesView(key))
+		v, ok := s.buckets.Load(limitkey.View(key))
 		if !ok {
 			v, _ = s.buckets.LoadOrStore(string(key), &bucket{last: math.NaN()})
 		}
