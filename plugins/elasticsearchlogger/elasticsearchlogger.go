@@ -21,7 +21,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugins/internal/batch"
@@ -266,7 +265,7 @@ func body(items []item, major string) []byte {
 	var line []byte
 	for _, it := range items {
 		out = append(out, `{"index":{"_index":`...)
-		out = appendString(out, it.index)
+		out = logentry.AppendString(out, it.index)
 		if typed {
 			out = append(out, `,"_type":"_doc"`...)
 		}
@@ -297,35 +296,6 @@ func (s *sender) send(ctx context.Context, items []item) error {
 		return fmt.Errorf("elasticsearch server returned status: %d, body: %s", resp.StatusCode, rb)
 	}
 	return nil
-}
-
-// appendString appends s as a JSON string (no HTML escaping, invalid UTF-8 as U+FFFD).
-func appendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c < 0x20:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, `\ufffd`...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
 }
 
 var (

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"unicode/utf8"
 
 	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugins/internal/batch"
@@ -254,7 +253,7 @@ func (s *sender) value(items []item) []byte {
 		if it.entry != nil {
 			out = it.entry.AppendJSON(out)
 		} else {
-			out = appendString(out, it.origin)
+			out = logentry.AppendString(out, it.origin)
 		}
 	}
 	return append(out, ']')
@@ -297,41 +296,6 @@ func redact(brokersJSON []byte) string {
 	}
 	out, _ := json.Marshal(bs)
 	return string(out)
-}
-
-// appendString appends s as a JSON string (no HTML escaping, invalid UTF-8 as U+FFFD).
-func appendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, `\ufffd`...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
 }
 
 var (

@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugins/internal/batch"
@@ -258,9 +257,9 @@ next:
 			if k > 0 {
 				out = append(out, ',')
 			}
-			out = appendString(out, name)
+			out = logentry.AppendString(out, name)
 			out = append(out, ':')
-			out = appendString(out, st.labels[k])
+			out = logentry.AppendString(out, st.labels[k])
 		}
 		out = append(out, `},"values":[`...)
 		for vi, i := range st.idx {
@@ -271,7 +270,7 @@ next:
 			out = append(out, items[i].ts...)
 			out = append(out, `",`...)
 			line = items[i].entry.AppendJSON(line[:0])
-			out = appendString(out, string(line))
+			out = logentry.AppendString(out, string(line))
 			out = append(out, ']')
 		}
 		out = append(out, "]}"...)
@@ -303,41 +302,6 @@ func (s *sender) send(ctx context.Context, items []item) error {
 		return fmt.Errorf("loki server returned status: %d, body: %s", resp.StatusCode, body)
 	}
 	return nil
-}
-
-// appendString appends s as a JSON string (no HTML escaping, invalid UTF-8 as U+FFFD).
-func appendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, `\ufffd`...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
 }
 
 var (

@@ -276,11 +276,11 @@ func appendFields(dst []byte, fs []Field) []byte {
 }
 
 func appendField(dst []byte, f Field) []byte {
-	dst = appendString(dst, f.Key)
+	dst = AppendString(dst, f.Key)
 	dst = append(dst, ':')
 	switch v := f.Value.(type) {
 	case string:
-		return appendString(dst, v)
+		return AppendString(dst, v)
 	case json.RawMessage:
 		return append(dst, v...)
 	case []Field:
@@ -294,9 +294,9 @@ func appendField(dst []byte, f Field) []byte {
 	}
 }
 
-// appendString appends s as a JSON string, escaping what JSON requires (no HTML escaping,
+// AppendString appends s as a JSON string, escaping what JSON requires (no HTML escaping,
 // invalid UTF-8 replaced), as encoding/json with SetEscapeHTML(false) does.
-func appendString(dst []byte, s string) []byte {
+func AppendString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	for i := 0; i < len(s); {

@@ -217,7 +217,7 @@ func TestAppendString(t *testing.T) {
 		enc := json.NewEncoder(&want)
 		enc.SetEscapeHTML(false)
 		enc.Encode(s)
-		if got := string(appendString(nil, s)); got+"\n" != want.String() {
+		if got := string(AppendString(nil, s)); got+"\n" != want.String() {
 			t.Errorf("%q: got %s want %s", s, got, want.String())
 		}
 	}
