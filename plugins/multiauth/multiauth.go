@@ -17,11 +17,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/sluicegw/sluice/plugin"
+	"github.com/sluicegw/sluice/plugins/internal/pluginschema"
 )
 
 // name is the plugin's registered name; its own entries in an Index list carry no credential.
@@ -192,13 +192,10 @@ func Index(creds []plugin.Credential) (any, error) {
 	return out, nil
 }
 
-// schemas caches each sub-plugin's compiled route schema by plugin name.
-var schemas sync.Map // name → *jsonschema.Schema
-
 // checkSchema validates a sub-conf against its plugin's route schema, as APISIX's
 // multi-auth check_schema does (the runtime validates only multi-auth's own schema).
 func checkSchema(def *plugin.Definition, conf json.RawMessage) error {
-	sch, err := compiledSchema(def)
+	sch, err := pluginschema.Of(def)
 	if err != nil {
 		return err
 	}
@@ -213,29 +210,6 @@ func checkSchema(def *plugin.Definition, conf json.RawMessage) error {
 		return err
 	}
 	return nil
-}
-
-func compiledSchema(def *plugin.Definition) (*jsonschema.Schema, error) {
-	if v, ok := schemas.Load(def.Name); ok {
-		return v.(*jsonschema.Schema), nil
-	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(def.Schema))
-	if err != nil {
-		return nil, err
-	}
-	url := "sluice:///plugins/" + def.Name + "/schema.json"
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft7)
-	c.AssertFormat()
-	if err := c.AddResource(url, doc); err != nil {
-		return nil, err
-	}
-	sch, err := c.Compile(url)
-	if err != nil {
-		return nil, err
-	}
-	schemas.Store(def.Name, sch)
-	return sch, nil
 }
 
 // firstCause descends to the innermost, first failure, whose message names the property.

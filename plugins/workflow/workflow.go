@@ -15,12 +15,12 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/sluicegw/sluice/internal/expr"
 	"github.com/sluicegw/sluice/plugin"
+	"github.com/sluicegw/sluice/plugins/internal/pluginschema"
 )
 
 // schema validates the plugin's conf on routes, services, plugin configs, consumers and global rules.
@@ -238,14 +238,10 @@ func (w *Workflow) Close() {
 	w.closers = nil
 }
 
-// schemas caches each limiter's compiled schema by plugin name; built once per process from
-// the registered (immutable) definition.
-var schemas sync.Map // name → *jsonschema.Schema
-
 // checkSchema validates an action's conf against its plugin's schema, as APISIX's
 // check_schema of the action does (the runtime validates only workflow's own schema).
 func checkSchema(def *plugin.Definition, conf json.RawMessage) error {
-	sch, err := compiledSchema(def)
+	sch, err := pluginschema.Of(def)
 	if err != nil {
 		return err
 	}
@@ -271,29 +267,6 @@ func checkSchema(def *plugin.Definition, conf json.RawMessage) error {
 		return err
 	}
 	return nil
-}
-
-func compiledSchema(def *plugin.Definition) (*jsonschema.Schema, error) {
-	if v, ok := schemas.Load(def.Name); ok {
-		return v.(*jsonschema.Schema), nil
-	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(def.Schema))
-	if err != nil {
-		return nil, err
-	}
-	url := "sluice:///plugins/" + def.Name + "/schema.json"
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft7)
-	c.AssertFormat()
-	if err := c.AddResource(url, doc); err != nil {
-		return nil, err
-	}
-	sch, err := c.Compile(url)
-	if err != nil {
-		return nil, err
-	}
-	schemas.Store(def.Name, sch)
-	return sch, nil
 }
 
 var (
