@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicegw/sluice/internal/testport"
 )
 
 // Binaries used; Debian's redis-server package installs them.
@@ -43,31 +45,11 @@ func skipIfMissing(t testing.TB) {
 	}
 }
 
-// handedOut remembers every port FreePort returned in this process, so two servers (or a
-// server and a gateway listener using FreePort) are never given the same port.
-var (
-	handedOutMu sync.Mutex
-	handedOut   = map[int]bool{}
-)
-
-// FreePort returns an unused loopback port that this process has not handed out before.
+// FreePort returns an unused loopback port that this process has not handed out before
+// (shared with the other test helpers: see testport).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	handedOutMu.Lock()
-	defer handedOutMu.Unlock()
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		// Redis cluster also listens on port+10000 (the bus port), so keep that in range too.
-		if !handedOut[port] && port+10000 <= 65535 {
-			handedOut[port] = true
-			return port
-		}
-	}
+	return testport.Free(t)
 }
 
 // Server is one redis-server (or redis-sentinel) process.

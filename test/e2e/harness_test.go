@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicegw/sluice/internal/testport"
 )
 
 var sluiceBin string
@@ -39,31 +41,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// handedOut remembers every port freePort returned in this process: the kernel may offer a
-// just-closed port again, and two listeners of one node must never be given the same port.
-var (
-	handedOutMu sync.Mutex
-	handedOut   = map[int]bool{}
-)
-
-// freePort asks the kernel for an unused loopback port that this process has not handed out
-// before.
+// freePort is a free loopback port no other helper of this test binary was given (the
+// Redis and etcd helpers draw from the same record).
 func freePort(t testing.TB) int {
 	t.Helper()
-	handedOutMu.Lock()
-	defer handedOutMu.Unlock()
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if !handedOut[port] {
-			handedOut[port] = true
-			return port
-		}
-	}
+	return testport.Free(t)
 }
 
 // ports of one node.

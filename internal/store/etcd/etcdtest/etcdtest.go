@@ -7,11 +7,12 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"sync"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/sluicegw/sluice/internal/store/etcd"
+	"github.com/sluicegw/sluice/internal/testport"
 )
 
 // ProgressInterval is the watch silence bound of stores made here: short, so tests that
@@ -75,31 +76,11 @@ func Connect(t testing.TB, endpoints []string) *etcd.Store {
 	return s
 }
 
-var (
-	handedOutMu sync.Mutex
-	handedOut   = map[string]bool{}
-)
-
-// FreeAddr returns a 127.0.0.1:port that was free a moment ago and that this process has not
-// handed out before (the kernel may offer a just-closed port again, and a server's client and
-// peer URLs must differ). Another process may take it before the caller binds it; that is rare
-// enough for tests.
+// FreeAddr returns a 127.0.0.1:port that this process has not handed out before (a server's
+// client and peer URLs must differ; see testport).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	handedOutMu.Lock()
-	defer handedOutMu.Unlock()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("find a free port: %v", err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		if !handedOut[addr] {
-			handedOut[addr] = true
-			return addr
-		}
-	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(testport.Free(t)))
 }
 
 func waitUntil(ctx context.Context, check func(context.Context) error) error {
