@@ -98,10 +98,12 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	n = &Node{cfg: cfg, log: log, dataDir: o.DataDir}
+	node := &Node{cfg: cfg, log: log, dataDir: o.DataDir}
+	n = node
 	defer func() {
 		if err != nil {
-			n.stop()
+			// node, not n: every "return nil, err" has already set n to nil.
+			node.stop()
 		}
 	}()
 

@@ -3,11 +3,13 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestGeneratedAdminKey: with no admin key configured, the first start generates one, stores it
@@ -176,5 +178,46 @@ func TestPluginsReload(t *testing.T) {
 	r = do(t, "GET", n.adminURL("/plugins/list"), configuredKey, "")
 	if !strings.Contains(r.Body, `"cors"`) {
 		t.Errorf("plugins/list after reload: %s", r.Body)
+	}
+}
+
+// TestStartPortInUse: a port another process holds stops the start with an error naming it
+// and a non-zero exit, never a crash, whichever listener hits it (the embedded etcd's peer
+// port binds first, the proxy port last).
+func TestStartPortInUse(t *testing.T) {
+	for _, which := range []string{"etcd peer", "admin", "proxy"} {
+		t.Run(which, func(t *testing.T) {
+			p := newPorts(t)
+			held := map[string]int{"etcd peer": p.EtcdPeer, "admin": p.Admin, "proxy": p.Proxy}[which]
+			ln, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", held))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			cfgPath := filepath.Join(t.TempDir(), "config.yaml")
+			if err := os.WriteFile(cfgPath, []byte(p.configYAML("", "")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(sluiceBin, "start", "-c", cfgPath, "--data-dir", t.TempDir())
+			done := make(chan struct{})
+			var out []byte
+			go func() { out, err = cmd.CombinedOutput(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+				<-done
+				t.Fatalf("sluice kept running with port %d held:\n%s", held, out)
+			}
+			if err == nil {
+				t.Fatalf("sluice exited 0 with port %d held:\n%s", held, out)
+			}
+			if strings.Contains(string(out), "panic") || strings.Contains(string(out), "goroutine ") {
+				t.Fatalf("sluice crashed instead of reporting the busy port:\n%s", out)
+			}
+			if !strings.Contains(string(out), fmt.Sprintf("127.0.0.1:%d", held)) {
+				t.Fatalf("the error does not name 127.0.0.1:%d:\n%s", held, out)
+			}
+		})
 	}
 }
