@@ -57,6 +57,7 @@ SLUICE_BIN=${SLUICE_BIN:-}     # use this binary instead of building one
 SLUICE_VARIANTS=${SLUICE_VARIANTS:-}  # name=binary,name=binary: several builds, one row each
 SLUICE_REV=${SLUICE_REV:-}     # build this git revision (git archive, read-only) instead of the work tree
 BENCH_NO_CHECK=${BENCH_NO_CHECK:-0}  # 1: skip the "plugins really ran" checks of cases b and c
+REF_FASTHTTP=${REF_FASTHTTP:-1}  # 1: also measure bench/fasthttpref (the bare engine) in cases a and e
 
 BODY=$(printf 'x%.0s' $(seq 1 100))   # the origin's 100-byte body
 API_KEY="bench-consumer-key"          # case c's key-auth key
@@ -213,6 +214,9 @@ elif [ -z "$SLUICE_BIN" ]; then
 fi
 [ -x "$SLUICE_BIN" ] || die "no Sluice binary at $SLUICE_BIN"
 case "$D_LOADER" in etcd|admin) ;; *) die "D_LOADER must be etcd or admin";; esac
+if [ "$REF_FASTHTTP" = 1 ]; then
+  (cd "$ROOT" && go build -o "$OUT/fasthttpref" ./bench/fasthttpref) || die "building bench/fasthttpref failed"
+fi
 if [[ ",$CASES," == *,d,* ]] && [ "$D_LOADER" = etcd ]; then
   (cd "$ROOT" && go build -o "$OUT/etcdload" ./bench/etcdload) || die "building bench/etcdload failed"
 fi
@@ -304,6 +308,20 @@ REF_PIDS=("$STARTED_PID" "${NGINX_WORKERS[@]}")
 log "reference: nginx proxy_pass on 127.0.0.1:$REF_PORT (worker pid ${NGINX_WORKERS[*]} on core $PROXY_CORE)"
 
 curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:$REF_PORT/" || die "the nginx reference does not answer 200"
+
+# The engine reference (row "fasthttp", cases a and e): it proxies every path as nginx does.
+FH_PID=
+if [ "$REF_FASTHTTP" = 1 ]; then
+  free_port; FH_PORT=$PORT
+  GOMAXPROCS=1 taskset -c "$PROXY_CORE" "$OUT/fasthttpref" -listen "127.0.0.1:$FH_PORT" \
+    -upstream "127.0.0.1:$ORIGIN_PORT" 2>"$OUT/fasthttpref.log" &
+  FH_PID=$!
+  PIDS+=("$FH_PID")
+  wait_port "$FH_PORT" 10 "$FH_PID" || die "bench/fasthttpref did not listen on $FH_PORT"
+  curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:$FH_PORT/" || die "bench/fasthttpref does not answer 200"
+  log "engine reference: bench/fasthttpref on 127.0.0.1:$FH_PORT (core $PROXY_CORE, GOMAXPROCS=1)"
+fi
+fh_case() { [ -n "$FH_PID" ] && case "$1" in a|e) true ;; *) false ;; esac; }
 
 # ---------------------------------------------------------------- Sluice
 
@@ -579,6 +597,9 @@ log "cases ${CASES}, $ROUNDS rounds, wrk -t1 -d$DURATION (warm-up $WARMUP), prox
 for ((r = 1; r <= ROUNDS; r++)); do
   for c in "${CASE_LIST[@]}"; do
     measure "$r" "$c" nginx "$REF_PORT" "${REF_PIDS[@]}" || log "round $r case $c nginx: the run failed"
+    if fh_case "$c"; then
+      measure "$r" "$c" fasthttp "$FH_PORT" "$FH_PID" || log "round $r case $c fasthttp: the run failed"
+    fi
     order=("${VARIANTS[@]}")
     if [ $((r % 2)) = 0 ] && [ "${#VARIANTS[@]}" -gt 1 ]; then
       order=(); for ((i = ${#VARIANTS[@]} - 1; i >= 0; i--)); do order+=("${VARIANTS[i]}"); done
@@ -602,7 +623,9 @@ TABLE="$OUT/table.md"
   echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for c in "${CASE_LIST[@]}"; do
     nr=$(median "$c" nginx 8); n99=$(median "$c" nginx 10); nc=$(median "$c" nginx 12)
-    for p in nginx "${VARIANTS[@]}"; do
+    rows=(nginx)
+    if fh_case "$c"; then rows+=(fasthttp); fi
+    for p in "${rows[@]}" "${VARIANTS[@]}"; do
       runs=$(awk -F'\t' -v c="$c" -v p="$p" 'NR > 1 && $2 == c && $3 == p && $4 == "ok"' "$TSV" | wc -l)
       if [ "$runs" -eq 0 ]; then
         if [ "$p" != nginx ] && [ -n "${NOT_SERVED[$c]:-}" ]; then
@@ -622,6 +645,7 @@ TABLE="$OUT/table.md"
 echo
 echo "Medians of $ROUNDS interleaved rounds, wrk -t1 -d$DURATION keep-alive, 100-byte responses;"
 echo "proxy on core $PROXY_CORE (nginx: 1 worker; Sluice: GOMAXPROCS=1), wrk and the nginx origin on core $LOAD_CORE."
+[ -n "$FH_PID" ] && echo "Row fasthttp (cases a, e): bench/fasthttpref, fasthttp.Server + HostClient with no routing or header work: the engine alone."
 echo "Cases: a one route · b limit-count+prometheus · c key-auth+proxy-rewrite+cors+request-id · d $D_ROUTES routes, $D_PATHS requested · e as a with $CONNS_E connections."
 echo
 cat "$TABLE"
