@@ -46,6 +46,8 @@ func (s *Server) forward(rc *reqCtx) (streaming bool) {
 		return false
 	}
 	idempotent := upstream.IsIdempotent(fc.Request.Header.Method())
+	// a body streamed from the client may make the first write wait for it
+	streamedBody := rc.bodyBuf != nil && !rc.bodyWhole
 	t := u.Timeouts(r.Timeout)
 	var deadline time.Time
 	if d := u.RetryTimeout(); d > 0 {
@@ -56,15 +58,21 @@ func (s *Server) forward(rc *reqCtx) (streaming bool) {
 	var c *upstream.Conn
 	for try, stale := 0, 0; ; {
 		setNodeHost(req, u, n)
-		now := time.Now()
-		rc.info.tryStarted(n, now)
+		// one monotonic reading per try serves the try's timing, the pool's idle check and
+		// the first write's deadline check
+		now := upstream.MonoNow()
+		rc.info.tryStartedMono(n, now)
 		if u.Spec.Type == "ewma" {
 			rc.tryStart = now
 		}
-		c, err = n.Acquire(context.Background(), t)
+		c, err = n.AcquireAt(context.Background(), t, now)
 		if err == nil {
+			if !streamedBody {
+				c.WriteAt(now) // nothing waits for the client before the first write
+			}
 			resp.Reset()
 			resp.StreamBody = true
+			c.YieldBeforeRead = s.yieldBeforeRead()
 			err = upstream.RoundTrip(c, req, resp)
 			if err == nil {
 				break
@@ -85,7 +93,7 @@ func (s *Server) forward(rc *reqCtx) (streaming bool) {
 			continue
 		}
 		rc.statuses = appendStatus(rc.statuses, upstream.Status(err))
-		rc.info.tryAnswered(upstream.Status(err))
+		rc.info.tryAnsweredMono(upstream.Status(err), 0)
 		s.log.Warn("upstream try failed", "route", r.ID, "node", n.Addr, "try", try+1, "error", err)
 		if try >= u.Retries() || !upstream.CanRetry(err, idempotent, rc.rewindBody()) ||
 			!deadline.IsZero() && time.Now().After(deadline) {
@@ -115,11 +123,13 @@ func (s *Server) forward(rc *reqCtx) (streaming bool) {
 		return false
 	}
 	rc.conn = c
-	if !rc.tryStart.IsZero() {
-		rc.rtt = time.Since(rc.tryStart) // connect + response head, as APISIX's ewma measures
+	now := upstream.MonoNow()
+	rc.answered = now
+	if rc.tryStart != 0 {
+		rc.rtt = time.Duration(now - rc.tryStart) // connect + response head, as APISIX's ewma measures
 	}
 	rc.statuses = appendStatus(rc.statuses, resp.StatusCode())
-	rc.info.tryAnswered(resp.StatusCode())
+	rc.info.tryAnsweredMono(resp.StatusCode(), now)
 	return s.respond(rc, websocket)
 }
 
@@ -266,12 +276,18 @@ func (s *Server) respond(rc *reqCtx, websocket bool) (streaming bool) {
 	body := c.Body()
 	if body == nil {
 		// small body, already read: hand the connection back before writing
+		// without plugins only copies happened since the head was read: its clock reading
+		// stands for the release
+		idleSince := rc.answered
+		if rc.plug.rt.Active() {
+			idleSince = 0
+		}
 		if rc.hasBodyFilters() {
 			s.setFilteredBody(rc, s.filterBody(rc, resp.Body(), true))
 		} else {
 			fc.Response.SetBody(resp.Body())
 		}
-		c.Release(true)
+		c.ReleaseAt(true, idleSince)
 		rc.conn = nil
 		rc.attempt.Finish(rc.rtt)
 		return false // the body came with the head: tryAnswered timed it

@@ -19,14 +19,27 @@ func (s *Server) handleHTTP1(fc *fasthttp.RequestCtx) {
 	if s.draining.Load() {
 		fc.SetConnectionClose()
 	}
-	if tc, ok := fc.Conn().(*trackedConn); ok {
-		tc.reqs.Add(1) // per connection: no counter shared across cores
-	}
 	rc := acquireReqCtx(s)
 	rc.fc = fc
 	rc.scheme = "http"
 	rc.info.start = fc.Time()
-	rc.initAddrs(fc.RemoteAddr(), fc.LocalAddr(), fc.Request.Header.Peek(s.opts.RealIPHeader))
+	if tc, ok := fc.Conn().(*trackedConn); ok {
+		tc.reqs.Add(1) // per connection: no counter shared across cores
+		if !tc.addrsSet {
+			tc.addrs = newConnAddrs(&s.trusted, fc.RemoteAddr(), fc.LocalAddr())
+			if tc.addrs.trusted {
+				tc.realIPKey = fasthttp.AppendNormalizedHeaderKey(tc.realIPBuf[:0], s.opts.RealIPHeader)
+			}
+			tc.addrsSet = true
+		}
+		var realIP []byte
+		if tc.addrs.trusted { // only a trusted peer's header counts: skip the lookup otherwise
+			realIP = fc.Request.Header.PeekCanonical(tc.realIPKey)
+		}
+		rc.setAddrs(&tc.addrs, realIP)
+	} else {
+		rc.initAddrs(fc.RemoteAddr(), fc.LocalAddr(), fc.Request.Header.Peek(s.opts.RealIPHeader))
+	}
 	if !rc.normalize() {
 		s.reject(fc, fasthttp.StatusBadRequest)
 		releaseReqCtx(rc)
@@ -57,10 +70,20 @@ func (rc *reqCtx) normalize() bool {
 	path, query := splitTarget(target)
 	rc.query = query
 	o := &rc.srv.opts
-	rc.upstreamPath = removeDotSegments(rc.upstreamPath[:0], path)
-	var ok bool
-	if rc.matchPath, ok = matchPath(rc.matchPath[:0], rc.upstreamPath, o); !ok {
-		return false
+	if plainPath(path) && !o.NormalizeURILikeServlet {
+		// nothing to resolve, decode or merge (the usual path): both are the target's, as
+		// removeDotSegments and matchPath would return them, without their two passes
+		rc.upstreamPath = append(rc.upstreamPath[:0], path...)
+		rc.matchPath = append(rc.matchPath[:0], path...)
+		if o.DeleteURITailSlash && len(rc.matchPath) > 1 && rc.matchPath[len(rc.matchPath)-1] == '/' {
+			rc.matchPath = rc.matchPath[:len(rc.matchPath)-1]
+		}
+	} else {
+		rc.upstreamPath = removeDotSegments(rc.upstreamPath[:0], path)
+		var ok bool
+		if rc.matchPath, ok = matchPath(rc.matchPath[:0], rc.upstreamPath, o); !ok {
+			return false
+		}
 	}
 	if o.DeleteURITailSlash && len(rc.upstreamPath) > 1 && rc.upstreamPath[len(rc.upstreamPath)-1] == '/' {
 		rc.upstreamPath = rc.upstreamPath[:len(rc.upstreamPath)-1]
@@ -72,6 +95,15 @@ func (rc *reqCtx) normalize() bool {
 	rc.host = appendHostLower(rc.host[:0], host)
 	return true
 }
+
+// plainPath reports an origin-form path without dot segments, percent-escapes or empty
+// segments: removeDotSegments and matchPath leave it as it is.
+func plainPath(p []byte) bool {
+	return len(p) > 0 && p[0] == '/' && bytes.IndexByte(p, '%') < 0 &&
+		!bytes.Contains(p, dotSlash) && !bytes.Contains(p, slashSlash)
+}
+
+var slashSlash = []byte("//")
 
 // appendHostLower appends host without its port, lower-cased ($host).
 func appendHostLower(dst, host []byte) []byte {

@@ -19,6 +19,17 @@ const (
 	hdrUpstreamStatus  = "X-APISIX-Upstream-Status"
 )
 
+// The same names as fasthttp normalizes them ("X-Real-IP" is sent as "X-Real-Ip"), for
+// SetCanonical: Set would normalize the constant again on every request.
+var (
+	canonXRealIP         = []byte("X-Real-Ip")
+	canonXForwardedFor   = []byte("X-Forwarded-For")
+	canonXForwardedProto = []byte("X-Forwarded-Proto")
+	canonXForwardedHost  = []byte("X-Forwarded-Host")
+	canonXForwardedPort  = []byte("X-Forwarded-Port")
+	canonConnection      = []byte(fasthttp.HeaderConnection) // for PeekCanonical
+)
+
 // hopByHop reports the RFC 9110 §7.6.1 connection-specific fields (plus the legacy
 // Proxy-Connection and Keep-Alive) that a proxy must not forward.
 func hopByHop(k []byte) bool {
@@ -79,6 +90,10 @@ func (rc *reqCtx) buildUpstreamRequest(req *fasthttp.Request, u *upstream.Upstre
 	src := &rc.fc.Request.Header
 	dst := &req.Header
 	req.Reset()
+	// Every name added below is already in fasthttp's canonical form: the client's were
+	// normalized by the parser (and by Set, for plugins' changes), Sluice's are constants in
+	// that form. Normalizing them again would cost a copy and a scan per field.
+	dst.DisableNormalizing()
 	dst.SetMethodBytes(src.Method())
 	rc.uriBuf = append(rc.uriBuf[:0], rc.upstreamPath...)
 	if rc.query != nil { // "?" alone passes on as sent
@@ -87,7 +102,7 @@ func (rc *reqCtx) buildUpstreamRequest(req *fasthttp.Request, u *upstream.Upstre
 	}
 	dst.SetRequestURIBytes(rc.uriBuf)
 
-	rc.tokens = connTokens(rc.tokens[:0], src.Peek(fasthttp.HeaderConnection))
+	rc.tokens = connTokens(rc.tokens[:0], src.PeekCanonical(canonConnection))
 	var fwdProto, fwdHost, fwdPort []byte
 	rc.xff = rc.xff[:0]
 	for k, v := range src.All() {
@@ -121,7 +136,16 @@ func (rc *reqCtx) buildUpstreamRequest(req *fasthttp.Request, u *upstream.Upstre
 		if len(rc.tokens) > 0 && listed(rc.tokens, k) {
 			continue
 		}
-		dst.AddBytesKV(k, v)
+		switch b2s(k) {
+		// fasthttp keeps these two apart from the other fields: AddBytesKV would copy the
+		// value once and then set it with a second copy
+		case fasthttp.HeaderUserAgent:
+			dst.SetUserAgentBytes(v)
+		case fasthttp.HeaderContentType:
+			dst.SetContentTypeBytes(v)
+		default:
+			dst.AddBytesKV(k, v)
+		}
 	}
 	if websocket {
 		// APISIX: upstream_upgrade/upstream_connection take the client's values
@@ -133,13 +157,13 @@ func (rc *reqCtx) buildUpstreamRequest(req *fasthttp.Request, u *upstream.Upstre
 	// TCP peer, or $remote_addr alone (ngx_tpl.lua). Proto/Host/Port: a trusted peer's
 	// values pass through, anyone else's are replaced by what Sluice observed.
 	remote := rc.remote.AppendTo(rc.remoteBuf[:0])
-	dst.SetBytesV(hdrXRealIP, remote)
+	dst.SetCanonical(canonXRealIP, remote)
 	if len(rc.xff) > 0 {
 		rc.xff = append(rc.xff, ", "...)
 		rc.xff = rc.peer.Addr().AppendTo(rc.xff)
-		dst.SetBytesV(hdrXForwardedFor, rc.xff)
+		dst.SetCanonical(canonXForwardedFor, rc.xff)
 	} else {
-		dst.SetBytesV(hdrXForwardedFor, remote)
+		dst.SetCanonical(canonXForwardedFor, remote)
 	}
 	if !rc.trusted || len(fwdProto) == 0 {
 		fwdProto = s2b(rc.scheme)
@@ -150,9 +174,9 @@ func (rc *reqCtx) buildUpstreamRequest(req *fasthttp.Request, u *upstream.Upstre
 	if !rc.trusted || len(fwdPort) == 0 {
 		fwdPort = appendUint(rc.localPortBuf[:0], uint64(rc.local.Port()))
 	}
-	dst.SetBytesV(hdrXForwardedProto, fwdProto)
-	dst.SetBytesV(hdrXForwardedHost, fwdHost)
-	dst.SetBytesV(hdrXForwardedPort, fwdPort)
+	dst.SetCanonical(canonXForwardedProto, fwdProto)
+	dst.SetCanonical(canonXForwardedHost, fwdHost)
+	dst.SetCanonical(canonXForwardedPort, fwdPort)
 
 	switch u.Spec.PassHost {
 	case "rewrite":
@@ -192,20 +216,40 @@ func (rc *reqCtx) copyResponseHeader(up *fasthttp.Response, keepUpgrade bool) {
 	dst := &rc.fc.Response.Header
 	src := &up.Header
 	mustClose := dst.ConnectionClose() || rc.fc.Request.Header.ConnectionClose()
-	rc.tokens = connTokens(rc.tokens[:0], src.Peek(fasthttp.HeaderConnection))
+	// Each Del normalizes its name and scans the fields twice; a node usually sends none of
+	// them, so one pass finds which are there. A body with a length has no trailers, so
+	// every field Del could touch is one All shows; otherwise delete unconditionally.
+	hop := ^hopFields(0)
+	if src.ContentLength() >= 0 {
+		hop = 0
+		for k := range src.All() {
+			hop |= hopField(k)
+		}
+	}
+	rc.tokens = rc.tokens[:0]
+	if hop&hopConnection != 0 {
+		rc.tokens = connTokens(rc.tokens, src.PeekCanonical(canonConnection))
+	}
 	src.CopyTo(dst) // bulk copy, then remove what must not pass
-	dst.SetProtocol(http11)
+	if !bytes.Equal(dst.Protocol(), http11) {
+		dst.SetProtocol(http11) // a node's HTTP/1.1 (the usual) is left as copied
+	}
 	dst.ResetConnectionClose()
 	if !keepUpgrade {
-		dst.Del(fasthttp.HeaderConnection)
-		dst.Del(fasthttp.HeaderUpgrade)
+		if hop&hopConnection != 0 {
+			dst.Del(fasthttp.HeaderConnection)
+		}
+		if hop&hopUpgrade != 0 {
+			dst.Del(fasthttp.HeaderUpgrade)
+		}
 	}
-	dst.Del(fasthttp.HeaderKeepAlive)
-	dst.Del(fasthttp.HeaderTransferEncoding)
-	dst.Del(fasthttp.HeaderTE)
-	dst.Del(fasthttp.HeaderTrailer)
-	dst.Del("Proxy-Connection")
-	dst.Del(fasthttp.HeaderDate) // fasthttp writes the current Date itself
+	if hop&^(hopConnection|hopUpgrade) != 0 {
+		for _, f := range hopDels {
+			if hop&f.bit != 0 {
+				dst.Del(f.name)
+			}
+		}
+	}
 	for _, t := range rc.tokens {
 		dst.DelBytes(t)
 	}
@@ -216,3 +260,67 @@ func (rc *reqCtx) copyResponseHeader(up *fasthttp.Response, keepUpgrade bool) {
 }
 
 var http11 = []byte("HTTP/1.1")
+
+// hopFields is a set of the response fields copyResponseHeader removes.
+type hopFields uint16
+
+const (
+	hopConnection hopFields = 1 << iota
+	hopUpgrade
+	hopKeepAlive
+	hopTransferEncoding
+	hopTE
+	hopTrailer
+	hopProxyConnection
+	hopDate
+)
+
+// hopDels are the removed fields besides Connection and Upgrade (kept for a WebSocket 101).
+var hopDels = [...]struct {
+	bit  hopFields
+	name string
+}{
+	{hopKeepAlive, fasthttp.HeaderKeepAlive},
+	{hopTransferEncoding, fasthttp.HeaderTransferEncoding},
+	{hopTE, fasthttp.HeaderTE},
+	{hopTrailer, fasthttp.HeaderTrailer},
+	{hopProxyConnection, "Proxy-Connection"},
+	{hopDate, fasthttp.HeaderDate}, // fasthttp writes the current Date itself
+}
+
+// hopField is k's bit in hopFields (case-insensitive, as Del is), or 0.
+func hopField(k []byte) hopFields {
+	switch len(k) {
+	case 2:
+		if eqFold(k, "te") {
+			return hopTE
+		}
+	case 4:
+		if eqFold(k, "date") {
+			return hopDate
+		}
+	case 7:
+		switch {
+		case eqFold(k, "upgrade"):
+			return hopUpgrade
+		case eqFold(k, "trailer"):
+			return hopTrailer
+		}
+	case 10:
+		switch {
+		case eqFold(k, "connection"):
+			return hopConnection
+		case eqFold(k, "keep-alive"):
+			return hopKeepAlive
+		}
+	case 16:
+		if eqFold(k, "proxy-connection") {
+			return hopProxyConnection
+		}
+	case 17:
+		if eqFold(k, "transfer-encoding") {
+			return hopTransferEncoding
+		}
+	}
+	return 0
+}

@@ -36,6 +36,7 @@ type testRoute struct {
 	timeout   *model.Timeout
 	websocket bool
 	plugin    string // Unsupported
+	upOpts    upstream.Options
 }
 
 func nodes(addrs ...string) model.Nodes {
@@ -56,7 +57,7 @@ func buildSnapshot(t testing.TB, routes ...testRoute) *snapshot.Snapshot {
 		r := &snapshot.Route{ID: tr.id, Spec: &model.Route{URI: tr.uri}, Timeout: tr.timeout,
 			EnableWebsocket: tr.websocket, Unsupported: tr.plugin}
 		if tr.up != nil {
-			u, err := upstream.New("/apisix/routes/"+tr.id+"#upstream", tr.up)
+			u, err := upstream.NewWithOptions("/apisix/routes/"+tr.id+"#upstream", tr.up, tr.upOpts)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -57,8 +57,9 @@ type reqCtx struct {
 	bodyWhole  bool
 	prefetched int64
 	stream     responseStream
-	statuses   []byte // X-APISIX-Upstream-Status, "502, 200"
-	tryStart   time.Time
+	statuses   []byte        // X-APISIX-Upstream-Status, "502, 200"
+	tryStart   int64         // upstream.MonoNow at the try's start, ewma upstreams only
+	answered   int64         // upstream.MonoNow when the response head was read
 	rtt        time.Duration // of the successful try, for ewma
 	uriBuf     []byte
 	xff        []byte
@@ -94,7 +95,12 @@ func releaseReqCtx(rc *reqCtx) {
 	rc.attempt.Reset()
 	rc.params.Reset()
 	if rc.upReq != nil {
-		rc.upReq.Reset()
+		// forward resets upReq before use (buildUpstreamRequest) and nothing reads it before
+		// (the access log only once a try began): a second reset here only costs, unless a
+		// body stream is to be closed now
+		if rc.upReq.IsBodyStream() {
+			rc.upReq.Reset()
+		}
 		rc.upResp.Reset()
 	}
 	if rc.bodyBuf != nil {
@@ -118,22 +124,45 @@ func releaseReqCtx(rc *reqCtx) {
 	reqCtxPool.Put(rc)
 }
 
+// connAddrs are a connection's addresses and whether its peer is in real_ip_from: the same for
+// every request on it, so the HTTP/1.1 engine derives them once per connection (trackedConn).
+type connAddrs struct {
+	peer     netip.AddrPort // the TCP peer (realip_remote_addr)
+	local    netip.AddrPort
+	peerUnix bool
+	trusted  bool
+}
+
+// newConnAddrs converts the connection's addresses and checks the peer against real_ip_from.
+func newConnAddrs(t *trustedPeers, peer, local net.Addr) connAddrs {
+	var a connAddrs
+	switch p := peer.(type) {
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(p.IP)
+		a.peer = netip.AddrPortFrom(ip.Unmap(), uint16(p.Port))
+	case *net.UnixAddr:
+		a.peerUnix = true
+	}
+	if l, ok := local.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(l.IP)
+		a.local = netip.AddrPortFrom(ip.Unmap(), uint16(l.Port))
+	}
+	a.trusted = a.peerUnix && t.unix || t.contains(a.peer.Addr())
+	return a
+}
+
 // initAddrs fills the peer, local and $remote_addr (real_ip module semantics: the configured
 // header from a trusted peer replaces the address; real_ip_recursive off).
 func (rc *reqCtx) initAddrs(peer, local net.Addr, realIP []byte) {
-	switch a := peer.(type) {
-	case *net.TCPAddr:
-		ip, _ := netip.AddrFromSlice(a.IP)
-		rc.peer = netip.AddrPortFrom(ip.Unmap(), uint16(a.Port))
-	case *net.UnixAddr:
-		rc.peerUnix = true
-	}
-	if a, ok := local.(*net.TCPAddr); ok {
-		ip, _ := netip.AddrFromSlice(a.IP)
-		rc.local = netip.AddrPortFrom(ip.Unmap(), uint16(a.Port))
-	}
+	a := newConnAddrs(&rc.srv.trusted, peer, local)
+	rc.setAddrs(&a, realIP)
+}
+
+// setAddrs is initAddrs with the connection's part already derived. realIP is only read
+// from a trusted peer.
+func (rc *reqCtx) setAddrs(a *connAddrs, realIP []byte) {
+	rc.peer, rc.local, rc.peerUnix, rc.trusted = a.peer, a.local, a.peerUnix, a.trusted
 	rc.remote = rc.peer.Addr()
-	rc.trusted = rc.peerUnix && rc.srv.trusted.unix || rc.srv.trusted.contains(rc.peer.Addr())
 	if rc.trusted && len(realIP) > 0 {
 		if ip, err := netip.ParseAddr(b2s(trimOWS(realIP))); err == nil {
 			rc.remote = ip.Unmap()

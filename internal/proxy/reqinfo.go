@@ -12,28 +12,47 @@ type reqInfo struct {
 	start    time.Time
 	upNode   *upstream.Node
 	upStatus int
-	upStart  time.Time
+	upStart  time.Time     // the HTTP/2 engine's try start
+	upMono   int64         // the HTTP/1.1 engine's: upstream.MonoNow, a cheaper clock read
 	upTook   time.Duration // try start → response read (head only until the body ended)
 	sent     int64         // response body bytes handed to the client
 }
 
 // tryStarted records an upstream try about to be sent to n.
 func (ri *reqInfo) tryStarted(n *upstream.Node, now time.Time) {
-	ri.upNode, ri.upStart, ri.upStatus, ri.upTook = n, now, 0, 0
+	ri.upNode, ri.upStart, ri.upMono, ri.upStatus, ri.upTook = n, now, 0, 0, 0
+}
+
+// tryStartedMono is tryStarted with a start read from upstream.MonoNow.
+func (ri *reqInfo) tryStartedMono(n *upstream.Node, mono int64) {
+	ri.upNode, ri.upStart, ri.upMono, ri.upStatus, ri.upTook = n, time.Time{}, mono, 0, 0
 }
 
 // tryAnswered records the try's response head (status 0 with a failed try: then the
 // status is nginx's for the failure).
 func (ri *reqInfo) tryAnswered(status int) {
 	ri.upStatus = status
-	if !ri.upStart.IsZero() {
-		ri.upTook = time.Since(ri.upStart)
-	}
+	ri.took(0)
+}
+
+// tryAnsweredMono is tryAnswered at mono (upstream.MonoNow), read by the caller.
+func (ri *reqInfo) tryAnsweredMono(status int, mono int64) {
+	ri.upStatus = status
+	ri.took(mono)
 }
 
 // bodyDone records the end of the upstream's body.
-func (ri *reqInfo) bodyDone() {
-	if !ri.upStart.IsZero() {
+func (ri *reqInfo) bodyDone() { ri.took(0) }
+
+// took sets upTook to now (mono, or read here when 0) minus the try's start.
+func (ri *reqInfo) took(mono int64) {
+	switch {
+	case ri.upMono != 0:
+		if mono == 0 {
+			mono = upstream.MonoNow()
+		}
+		ri.upTook = time.Duration(mono - ri.upMono)
+	case !ri.upStart.IsZero():
 		ri.upTook = time.Since(ri.upStart)
 	}
 }

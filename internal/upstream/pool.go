@@ -49,8 +49,9 @@ func newPoolConfig(k *model.KeepalivePool) poolConfig {
 	return c
 }
 
-// pool is one node's idle connections, most recently used last. Pushes happen in time order,
-// so idle is also sorted by idleSince and expired connections form a prefix.
+// pool is one node's idle connections, most recently used last. Pushes happen in time order
+// (up to the microseconds between a caller's ReleaseAt reading and its push), so idle is also
+// sorted by idleSince and expired connections form a prefix.
 type pool struct {
 	node    *Node
 	mu      sync.Mutex
@@ -78,9 +79,14 @@ type Conn struct {
 	rArm, wArm int64
 	rDur, wDur time.Duration
 	idleSince  int64 // monoNow when released to the pool
+	writeNow   int64 // a monoNow reading the next Write may use instead of the clock (WriteAt)
 	served     int   // requests completed on the connection
 	reused     bool  // taken from the idle pool for the current request
 	inUse      bool
+
+	// YieldBeforeRead: RoundTrip lets the other goroutines run between sending the request
+	// and reading the response. The caller sets it per request (see RoundTrip).
+	YieldBeforeRead bool
 
 	// per request, reset by RoundTrip
 	written  int64
@@ -96,6 +102,18 @@ type Conn struct {
 // within t.Connect. For TLS the server name is the node host; use AcquireSNI when pass_host
 // makes it something else. Dial failures are *Error with Phase PhaseConnect.
 func (n *Node) Acquire(ctx context.Context, t Timeouts) (*Conn, error) {
+	return n.acquire(ctx, t, n.defaultSNI(), 0)
+}
+
+// AcquireAt is Acquire with the caller's clock reading now (MonoNow, taken just before): the
+// idle check uses it instead of reading the clock again.
+func (n *Node) AcquireAt(ctx context.Context, t Timeouts, now int64) (*Conn, error) {
+	return n.acquire(ctx, t, n.defaultSNI(), now)
+}
+
+// defaultSNI is the TLS server name Acquire uses: the node host, or upstream_host with
+// pass_host "rewrite"; "" for http.
+func (n *Node) defaultSNI() string {
 	sni := ""
 	if n.up.tlsConf != nil {
 		sni = n.Host
@@ -103,17 +121,22 @@ func (n *Node) Acquire(ctx context.Context, t Timeouts) (*Conn, error) {
 			sni = n.up.Spec.UpstreamHost
 		}
 	}
-	return n.AcquireSNI(ctx, t, sni)
+	return sni
 }
 
 // AcquireSNI is Acquire with the TLS server name the caller derived from pass_host (the
 // client's Host for "pass", upstream_host for "rewrite", the node host for "node"). As in
 // APISIX, idle TLS connections are only reused for the same server name. Ignored for http.
 func (n *Node) AcquireSNI(ctx context.Context, t Timeouts, sni string) (*Conn, error) {
+	return n.acquire(ctx, t, sni, 0)
+}
+
+// acquire takes an idle connection or dials one; now is a MonoNow reading or 0.
+func (n *Node) acquire(ctx context.Context, t Timeouts, sni string, now int64) (*Conn, error) {
 	if n.up.tlsConf == nil {
 		sni = ""
 	}
-	if c := n.pool.takeIdle(sni, n.up.pool.idle); c != nil {
+	if c := n.pool.takeIdle(sni, n.up.pool.idle, now); c != nil {
 		c.reused = true
 		c.start(t)
 		return c, nil
@@ -133,7 +156,9 @@ func (c *Conn) start(t Timeouts) {
 	c.bw = getWriter(c)
 }
 
-func (p *pool) takeIdle(sni string, idleTimeout time.Duration) *Conn {
+// takeIdle pops the most recently used idle connection for sni that is still usable; now is a
+// MonoNow reading or 0 to read the clock here.
+func (p *pool) takeIdle(sni string, idleTimeout time.Duration, now int64) *Conn {
 	for {
 		p.mu.Lock()
 		var c *Conn
@@ -151,7 +176,10 @@ func (p *pool) takeIdle(sni string, idleTimeout time.Duration) *Conn {
 		if c == nil {
 			return nil
 		}
-		idle := time.Duration(monoNow() - c.idleSince)
+		if now == 0 {
+			now = monoNow()
+		}
+		idle := time.Duration(now - c.idleSince)
 		if idle < idleTimeout && (idle < probeAfterIdle || alive(c.nc)) {
 			return c
 		}
@@ -160,8 +188,14 @@ func (p *pool) takeIdle(sni string, idleTimeout time.Duration) *Conn {
 }
 
 func (n *Node) dial(ctx context.Context, t Timeouts, sni string) (*Conn, error) {
-	d := net.Dialer{Timeout: t.Connect}
-	nc, err := d.DialContext(ctx, "tcp", n.Addr)
+	var nc net.Conn
+	var err error
+	if dial := n.up.dial; dial != nil {
+		nc, err = dial(ctx, n.Addr)
+	} else {
+		d := net.Dialer{Timeout: t.Connect}
+		nc, err = d.DialContext(ctx, "tcp", n.Addr)
+	}
 	if err != nil {
 		return nil, &Error{Phase: PhaseConnect, Addr: n.Addr, Timeout: isTimeout(err), Err: err}
 	}
@@ -190,12 +224,19 @@ func (n *Node) dial(ctx context.Context, t Timeouts, sni string) (*Conn, error) 
 // Connection: close, the requests cap is not reached and nothing unread is buffered;
 // otherwise it is closed. When the pool is full its least recently used connection is closed
 // (nginx keepalive). Release after Release is a no-op; c must not be used after it.
-func (c *Conn) Release(reusable bool) {
+func (c *Conn) Release(reusable bool) { c.release(reusable, 0) }
+
+// ReleaseAt is Release with the caller's clock reading now (MonoNow, taken just before, with
+// nothing that can block in between): the connection's idle time starts there.
+func (c *Conn) ReleaseAt(reusable bool, now int64) { c.release(reusable, now) }
+
+func (c *Conn) release(reusable bool, now int64) {
 	if !c.inUse {
 		return
 	}
 	c.inUse = false
 	c.body = Body{}
+	c.writeNow = 0
 	p, cfg := &c.node.pool, &c.node.up.pool
 	keep := reusable && c.clean && c.served < cfg.requests && c.br.Buffered() == 0 &&
 		!c.node.up.closed.Load()
@@ -207,7 +248,10 @@ func (c *Conn) Release(reusable bool) {
 		return
 	}
 	c.reused = false
-	c.idleSince = monoNow()
+	if now == 0 {
+		now = monoNow()
+	}
+	c.idleSince = now
 	var evict *Conn
 	p.mu.Lock()
 	if len(p.idle) >= cfg.size {
@@ -318,10 +362,21 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteAt lets the next Write use now (MonoNow) for its deadline check instead of reading the
+// clock. Only for a reading taken just before the request is written, when nothing can
+// block before its first write (no streamed body): a stale reading could skip a re-arm
+// that was due. Later Writes read the clock.
+func (c *Conn) WriteAt(now int64) { c.writeNow = now }
+
 // Write writes to the node, allowing up to the Send timeout for each write.
 func (c *Conn) Write(p []byte) (int, error) {
+	now := c.writeNow
+	c.writeNow = 0
 	if d := c.t.Send; d > 0 {
-		if now := monoNow(); d != c.wDur || time.Duration(now-c.wArm) >= d>>7 {
+		if now == 0 {
+			now = monoNow()
+		}
+		if d != c.wDur || time.Duration(now-c.wArm) >= d>>7 {
 			_ = c.nc.SetWriteDeadline(time.Now().Add(d))
 			c.wArm, c.wDur = now, d
 		}

@@ -16,6 +16,7 @@
 package upstream
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -41,7 +42,8 @@ type Upstream struct {
 	retryTO time.Duration
 	timeout Timeouts // the upstream's own timeouts, defaults filled in
 	pool    poolConfig
-	tlsConf *tls.Config // nil for plain schemes
+	tlsConf *tls.Config                                              // nil for plain schemes
+	dial    func(ctx context.Context, addr string) (net.Conn, error) // Options.Dial
 	closed  atomic.Bool
 	h2      atomic.Pointer[h2Transport] // grpc/grpcs client, created on first use (h2transport.go)
 }
@@ -70,6 +72,9 @@ type Options struct {
 	// tls.client_cert_id (the snapshot compiler resolves the ssl object). It overrides
 	// tls.client_cert/client_key.
 	ClientCert *tls.Certificate
+	// Dial, when set, replaces the TCP dial to a node: in-memory benchmarks use it to take
+	// the kernel out of a measurement. The snapshot compiler never sets it.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // New compiles spec. When prev is the previous compile of the same key with an identical
@@ -83,7 +88,7 @@ func NewWithOptions(key string, spec *model.Upstream, opt Options) (*Upstream, e
 	if spec == nil {
 		return nil, fmt.Errorf("upstream %s: no spec", key)
 	}
-	u := &Upstream{Key: key, Spec: spec}
+	u := &Upstream{Key: key, Spec: spec, dial: opt.Dial}
 	var err error
 	if u.kind, err = parseKind(spec.Type); err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", key, err)
