@@ -292,6 +292,9 @@ func isTemporary(err error) bool {
 // will dispatch to serveH2 the same way.
 func (s *Server) serveConn(tc *trackedConn) {
 	defer s.untrack(tc)
+	// here, not in untrack: the WebSocket tunnel and close-delimited responses track and
+	// untrack connections of their own, which track never counted
+	defer s.open.Add(-1)
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("proxy connection panic", "remote", tc.RemoteAddr().String(), "panic", r)
@@ -435,7 +438,6 @@ func (s *Server) track(c net.Conn) *trackedConn {
 func (s *Server) untrack(tc *trackedConn) {
 	s.connMu.Lock()
 	delete(s.conns, tc)
-	s.open.Add(-1)
 	s.closedReqs += tc.reqs.Load()
 	s.connMu.Unlock()
 	s.connsWG.Done()

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,7 +17,14 @@ import (
 // TestYieldBeforeRead: the upstream exchange yields before reading the answer only while more
 // client connections are open than the threshold, and requests are answered either way.
 func TestYieldBeforeRead(t *testing.T) {
-	up := origin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	up := origin(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/chunked" {
+			w.(http.Flusher).Flush() // no length: chunked to Sluice, close-delimited to HTTP/1.0
+			io.WriteString(w, "chunk")
+			return
+		}
+		io.WriteString(w, "ok")
+	})
 	src := &staticSnapshots{}
 	src.s.Store(buildSnapshot(t, testRoute{id: "1", uri: "/*", up: &model.Upstream{Nodes: nodes(up)}}))
 	s, err := Listen(Options{Addrs: []string{"127.0.0.1:0"}, Snapshots: src,
@@ -70,4 +78,29 @@ func TestYieldBeforeRead(t *testing.T) {
 	conns = conns[:2]
 	waitYield(false)
 	get(conns[1])
+
+	// connections served outside fasthttp's loop (a close-delimited HTTP/1.0 answer here)
+	// leave the count as they found it
+	for range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "GET /chunked HTTP/1.0\r\nHost: a\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if b, err := io.ReadAll(c); err != nil || !bytes.HasSuffix(b, []byte("chunk")) {
+			t.Fatalf("HTTP/1.0 answer %q, %v", b, err)
+		}
+		c.Close()
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	for i := 0; s.open.Load() != 0; i++ {
+		if i > 200 {
+			t.Fatalf("%d connections counted open after all closed", s.open.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

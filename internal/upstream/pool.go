@@ -152,6 +152,7 @@ func (n *Node) acquire(ctx context.Context, t Timeouts, sni string, now int64) (
 func (c *Conn) start(t Timeouts) {
 	c.t = t
 	c.inUse = true
+	c.YieldBeforeRead = false // per request: the caller decides each time
 	c.br = getReader(c)
 	c.bw = getWriter(c)
 }
