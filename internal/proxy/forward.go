@@ -72,7 +72,6 @@ func (s *Server) forward(rc *reqCtx) (streaming bool) {
 			}
 			resp.Reset()
 			resp.StreamBody = true
-			c.YieldBeforeRead = s.yieldBeforeRead()
 			err = upstream.RoundTrip(c, req, resp)
 			if err == nil {
 				break

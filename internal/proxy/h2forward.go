@@ -62,7 +62,6 @@ func (s *Server) forwardH2ToH1(w http.ResponseWriter, hc *h2Ctx, u *upstream.Ups
 		if err == nil {
 			resp.Reset()
 			resp.StreamBody = true
-			c.YieldBeforeRead = s.yieldBeforeRead()
 			if err = upstream.RoundTrip(c, req, resp); err == nil {
 				break
 			}

@@ -29,7 +29,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,30 +131,12 @@ type Server struct {
 	conns                map[*trackedConn]struct{}
 	connsWG              sync.WaitGroup
 	draining             atomic.Bool
-
-	// open counts client connections (read per request without the mutex); above
-	// yieldAbove the upstream exchange yields before reading the answer (yieldBeforeRead).
-	open       atomic.Int64
-	yieldAbove int64
 }
-
-// yieldConnsPerCore is the number of open client connections per core above which an upstream
-// exchange yields between sending the request and reading the answer
-// (upstream.Conn.YieldBeforeRead). Measured with bench/run.sh on one core: with 50
-// connections, reading at once keeps p99 at ~1.6x nginx's where yielding gave ~1.9x, for ~7%
-// fewer requests per second; with 200, yielding gives ~13% more requests per second with the
-// same p99. So a core with few connections keeps its tail short, and a crowded one takes the
-// throughput.
-const yieldConnsPerCore = 100
-
-// yieldBeforeRead reports whether the node's answer should be read after a yield.
-func (s *Server) yieldBeforeRead() bool { return s.open.Load() > s.yieldAbove }
 
 // Listen binds every address; a port already in use is an error naming it.
 func Listen(o Options) (*Server, error) {
 	o.defaults()
-	s := &Server{opts: o, log: o.Logger, conns: map[*trackedConn]struct{}{}, serverHdr: []byte(o.ServerName),
-		yieldAbove: int64(yieldConnsPerCore * runtime.GOMAXPROCS(0))}
+	s := &Server{opts: o, log: o.Logger, conns: map[*trackedConn]struct{}{}, serverHdr: []byte(o.ServerName)}
 	var err error
 	if s.trusted, err = parseTrusted(o.RealIPFrom); err != nil {
 		return nil, err
@@ -292,9 +273,6 @@ func isTemporary(err error) bool {
 // will dispatch to serveH2 the same way.
 func (s *Server) serveConn(tc *trackedConn) {
 	defer s.untrack(tc)
-	// here, not in untrack: the WebSocket tunnel and close-delimited responses track and
-	// untrack connections of their own, which track never counted
-	defer s.open.Add(-1)
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("proxy connection panic", "remote", tc.RemoteAddr().String(), "panic", r)
@@ -429,7 +407,6 @@ func (s *Server) track(c net.Conn) *trackedConn {
 		return nil
 	}
 	s.conns[tc] = struct{}{}
-	s.open.Add(1)
 	s.connsWG.Add(1)
 	s.accepted++
 	return tc
@@ -450,7 +427,7 @@ func (s *Server) connState(c net.Conn, st fasthttp.ConnState) {
 			// No runtime.Gosched() here: yielding sent the goroutine to the global run
 			// queue, which a busy P reads once in 61 schedules. It saved ~5% CPU per request
 			// (fewer EAGAIN reads) but doubled p99 (bench case a, GOMAXPROCS=1: 8 ms → 4 ms
-			// without it). The upstream side's yield is load-dependent: yieldBeforeRead.
+			// without it). The upstream side does yield: upstream.RoundTrip.
 			tc.sawLF = false
 		}
 	}

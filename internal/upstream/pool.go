@@ -84,10 +84,6 @@ type Conn struct {
 	reused     bool  // taken from the idle pool for the current request
 	inUse      bool
 
-	// YieldBeforeRead: RoundTrip lets the other goroutines run between sending the request
-	// and reading the response. The caller sets it per request (see RoundTrip).
-	YieldBeforeRead bool
-
 	// per request, reset by RoundTrip
 	written  int64
 	nread    int64
@@ -152,7 +148,6 @@ func (n *Node) acquire(ctx context.Context, t Timeouts, sni string, now int64) (
 func (c *Conn) start(t Timeouts) {
 	c.t = t
 	c.inUse = true
-	c.YieldBeforeRead = false // per request: the caller decides each time
 	c.br = getReader(c)
 	c.bw = getWriter(c)
 }
