@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"strings"
 
@@ -93,18 +94,28 @@ func checkTarget(t []byte) int {
 		}
 	}
 	for i := 0; i < len(t); i++ {
-		c := t[i]
-		switch {
-		case c <= ' ' || c == 0x7f || c == '#':
+		if !targetSpecial[t[i]] {
+			continue
+		}
+		if t[i] != '%' {
+			return fasthttp.StatusBadRequest // space, control, DEL or '#'
+		}
+		if i+2 >= len(t) || !isHex(t[i+1]) || !isHex(t[i+2]) {
 			return fasthttp.StatusBadRequest
-		case c == '%':
-			if i+2 >= len(t) || !isHex(t[i+1]) || !isHex(t[i+2]) {
-				return fasthttp.StatusBadRequest
-			}
 		}
 	}
 	return 0
 }
+
+// targetSpecial marks the bytes checkTarget looks at: one table load per byte instead of
+// four comparisons.
+var targetSpecial = func() (t [256]bool) {
+	for c := 0; c <= ' '; c++ {
+		t[c] = true
+	}
+	t[0x7f], t['#'], t['%'] = true, true, true
+	return
+}()
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
@@ -119,49 +130,56 @@ func validHost(h []byte) bool {
 		return false
 	}
 	for _, c := range h {
-		if c <= ' ' || c == 0x7f || c == '/' || c == '\\' || c == '"' || c == '\'' {
+		if hostRefused[c] {
 			return false
 		}
 	}
 	return true
 }
 
+// hostRefused marks the bytes validHost refuses.
+var hostRefused = func() (t [256]bool) {
+	for c := 0; c <= ' '; c++ {
+		t[c] = true
+	}
+	t[0x7f], t['/'], t['\\'], t['"'], t['\''] = true, true, true, true, true
+	return
+}()
+
 // checkRawHeaders scans the header block as received. fasthttp keeps it verbatim
-// (RawHeaders), so framing decisions are made on the bytes the client sent.
+// (RawHeaders), so framing decisions are made on the bytes the client sent. Each field is
+// read in one pass: tchars up to the colon, then the value up to its CRLF.
 func checkRawHeaders(raw []byte) int {
 	var clSeen, teSeen bool
 	for len(raw) > 0 {
-		i := bytes.IndexByte(raw, '\n')
-		var line []byte
-		if i < 0 {
-			line, raw = raw, nil
-		} else {
-			line, raw = raw[:i], raw[i+1:]
+		if raw[0] == '\r' && (len(raw) == 1 || raw[1] == '\n') {
+			break // the empty line ending the block
 		}
-		if len(line) == 0 || line[len(line)-1] != '\r' {
-			return fasthttp.StatusBadRequest // bare LF line ending
+		// A name stops at the first non-tchar, which must be the colon: whitespace before
+		// it, an obs-fold's leading space, a bare LF or a line without a colon stop it
+		// elsewhere.
+		colon := 0
+		for colon < len(raw) && tokenTable[raw[colon]] {
+			colon++
 		}
-		line = line[:len(line)-1]
-		if len(line) == 0 {
-			break // end of the block
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return fasthttp.StatusBadRequest // obs-fold
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
+		if colon == 0 || colon == len(raw) || raw[colon] != ':' {
 			return fasthttp.StatusBadRequest
 		}
-		name, value := line[:colon], line[colon+1:]
-		for _, c := range name {
-			if !tokenTable[c] {
-				return fasthttp.StatusBadRequest // also whitespace before the colon
-			}
+		name, rest := raw[:colon], raw[colon+1:]
+		// The value ends at the first control byte but HTAB, which must start the CRLF:
+		// NUL, a bare CR or LF, other controls and DEL are refused.
+		end := ctlIndex(rest)
+		if end == len(rest) || rest[end] != '\r' {
+			return fasthttp.StatusBadRequest
 		}
-		for _, c := range value {
-			if c < ' ' && c != '\t' || c == 0x7f {
-				return fasthttp.StatusBadRequest // NUL, CR and other controls
-			}
+		value := rest[:end]
+		switch {
+		case end+1 == len(rest):
+			raw = nil // a CR closing the block ends the line, as the line-split scan took it
+		case rest[end+1] == '\n':
+			raw = rest[end+2:]
+		default:
+			return fasthttp.StatusBadRequest
 		}
 		switch {
 		case len(name) == 14 && eqFold(name, "content-length"):
@@ -189,6 +207,28 @@ func checkRawHeaders(raw []byte) int {
 		return fasthttp.StatusBadRequest // RFC 9112 §6.3: a smuggling attempt
 	}
 	return 0
+}
+
+// ctlIndex is the index of the first control byte but HTAB, or DEL, in v (len(v) if none).
+// Values are most of a request head, so it tests eight bytes at a time and looks at single
+// bytes only from the first word holding a byte below 0x20 (a tab, the CR, a refusal) or a DEL.
+func ctlIndex(v []byte) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; len(v)-i >= 8; i += 8 {
+		x := binary.LittleEndian.Uint64(v[i:])
+		del := x ^ (ones * 0x7f) // DEL bytes become zero
+		// (w - ones*n) &^ w & highs is non-zero exactly when a byte of w is below n
+		if (x-ones*' ')&^x&highs != 0 || (del-ones)&^del&highs != 0 {
+			break
+		}
+	}
+	for ; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return i
+		}
+	}
+	return len(v)
 }
 
 func trimOWS(b []byte) []byte {

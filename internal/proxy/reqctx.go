@@ -24,18 +24,43 @@ type reqCtx struct {
 	srv *Server
 	fc  *fasthttp.RequestCtx // HTTP/1.1 engine; nil on other engines
 
-	snap    *snapshot.Snapshot
-	route   *snapshot.Route
-	params  router.Params
-	match   router.Request
-	matched *router.Route // what the router matched ($matched_uri, $matched_host)
+	// reqState is what every request starts from zero; it is cleared in one go on release.
+	// What follows it keeps its buffers across requests (reset in place by releaseReqCtx) or
+	// is scratch space always written before it is read, so clearing it would only cost.
+	reqState
 
+	params  router.Params
+	attempt upstream.Attempt
 	// Paths: upstreamPath is the raw path with dot segments removed; matchPath ($uri) is
-	// decoded and normalized. query is the raw query without '?'.
+	// decoded and normalized. query is the raw query without '?' (nil: none, not even '?').
 	upstreamPath []byte
 	matchPath    []byte
 	query        []byte
 	host         []byte // Host without port, lower-case
+	// Forwarding state: the upstream request/response are allocated once per pooled
+	// context and reused.
+	upReq    *fasthttp.Request
+	upResp   *fasthttp.Response
+	statuses []byte // X-APISIX-Upstream-Status, "502, 200"
+	uriBuf   []byte
+	xff      []byte
+	tokens   [][]byte
+
+	plug pluginState // the plugin runtime's per-request state (pluginctx.go)
+
+	// Formatted variables, each in its own buffer so two lookups never share bytes.
+	remoteBuf, realIPBuf, localBuf [48]byte
+	remotePortBuf, localPortBuf    [8]byte
+	balancerPortBuf                [8]byte
+	statusBuf                      [8]byte
+}
+
+// reqState is the part of reqCtx that is zero at the start of every request.
+type reqState struct {
+	snap    *snapshot.Snapshot
+	route   *snapshot.Route
+	match   router.Request
+	matched *router.Route // what the router matched ($matched_uri, $matched_host)
 
 	peer     netip.AddrPort // the TCP peer (realip_remote_addr)
 	remote   netip.Addr     // $remote_addr after real_ip_from/real_ip_header
@@ -44,35 +69,19 @@ type reqCtx struct {
 	peerUnix bool
 	trusted  bool // the peer is in real_ip_from: its X-Forwarded-* pass through
 	scheme   string
-	attempt  upstream.Attempt
-	// Forwarding state: the upstream request/response are allocated once per pooled
-	// context and reused.
-	upReq   *fasthttp.Request
-	upResp  *fasthttp.Response
-	conn    *upstream.Conn
-	body    clientBody
-	bodyBuf *[]byte // the buffered body prefix (bodyBufPool)
-	prefix  prefixReader
+	conn     *upstream.Conn
+	body     clientBody
+	bodyBuf  *[]byte // the buffered body prefix (bodyBufPool)
+	prefix   prefixReader
 	// bodyWhole: the body fit the buffer; prefetched: client bytes read into it
 	bodyWhole  bool
 	prefetched int64
 	stream     responseStream
-	statuses   []byte        // X-APISIX-Upstream-Status, "502, 200"
 	tryStart   int64         // upstream.MonoNow at the try's start, ewma upstreams only
 	answered   int64         // upstream.MonoNow when the response head was read
 	rtt        time.Duration // of the successful try, for ewma
-	uriBuf     []byte
-	xff        []byte
-	tokens     [][]byte
 
-	// Formatted variables, each in its own buffer so two lookups never share bytes.
-	remoteBuf, realIPBuf, localBuf [48]byte
-	remotePortBuf, localPortBuf    [8]byte
-	balancerPortBuf                [8]byte
-	statusBuf                      [8]byte
-
-	plug pluginState // the plugin runtime's per-request state (pluginctx.go)
-	info reqInfo     // plugin.RequestInfo (reqinfo.go)
+	info reqInfo // plugin.RequestInfo (reqinfo.go)
 	// A plugin's choices (pluginctx_upstream.go): the upstream, a streamed exit body.
 	upOverride *upstream.Upstream
 	exitBody   io.Reader
@@ -107,20 +116,13 @@ func releaseReqCtx(rc *reqCtx) {
 		bodyBufPool.Put(rc.bodyBuf)
 	}
 	rc.closeExitBody()
-	*rc = reqCtx{
-		params:       rc.params,
-		attempt:      rc.attempt,
-		upstreamPath: rc.upstreamPath[:0],
-		matchPath:    rc.matchPath[:0],
-		host:         rc.host[:0],
-		upReq:        rc.upReq,
-		upResp:       rc.upResp,
-		statuses:     rc.statuses[:0],
-		uriBuf:       rc.uriBuf[:0],
-		xff:          rc.xff[:0],
-		tokens:       rc.tokens[:0],
-		plug:         rc.plug.recycle(),
-	}
+	// Only reqState is cleared wholesale: assigning a reqCtx literal to *rc built the whole
+	// 1.6 KB struct in a temporary and copied it back, preserved fields included.
+	rc.reqState = reqState{}
+	rc.srv, rc.fc, rc.query = nil, nil, nil
+	rc.upstreamPath, rc.matchPath, rc.host = rc.upstreamPath[:0], rc.matchPath[:0], rc.host[:0]
+	rc.statuses, rc.uriBuf, rc.xff, rc.tokens = rc.statuses[:0], rc.uriBuf[:0], rc.xff[:0], rc.tokens[:0]
+	rc.plug = rc.plug.recycle()
 	reqCtxPool.Put(rc)
 }
 

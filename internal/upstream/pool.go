@@ -148,8 +148,12 @@ func (n *Node) acquire(ctx context.Context, t Timeouts, sni string, now int64) (
 func (c *Conn) start(t Timeouts) {
 	c.t = t
 	c.inUse = true
-	c.br = getReader(c)
-	c.bw = getWriter(c)
+	// An idle pooled connection keeps its buffers (release): taking them from the shared
+	// pools per request cost two sync.Pool round trips. A fresh one borrows them here.
+	if c.br == nil {
+		c.br = getReader(c)
+		c.bw = getWriter(c)
+	}
 }
 
 // takeIdle pops the most recently used idle connection for sni that is still usable; now is a
@@ -236,13 +240,15 @@ func (c *Conn) release(reusable bool, now int64) {
 	p, cfg := &c.node.pool, &c.node.up.pool
 	keep := reusable && c.clean && c.served < cfg.requests && c.br.Buffered() == 0 &&
 		!c.node.up.closed.Load()
-	putReader(c.br)
-	putWriter(c.bw)
-	c.br, c.bw = nil, nil
 	if !keep {
 		c.closeNet()
 		return
 	}
+	// The buffers stay with the idle connection (~8 KiB each, bounded by the pool size):
+	// the reader is empty, and a Reset clears any state the last exchange left, as
+	// returning them to the shared pools did.
+	c.br.Reset(c)
+	c.bw.Reset(c)
 	c.reused = false
 	if now == 0 {
 		now = monoNow()
@@ -314,7 +320,14 @@ func (p *pool) closeIdle() {
 	}
 }
 
+// closeNet closes the socket and hands c's buffers back to the shared pools. Callers own c:
+// the request that held it, or the pool code that just took it off the idle list.
 func (c *Conn) closeNet() {
+	if c.br != nil {
+		putReader(c.br)
+		putWriter(c.bw)
+		c.br, c.bw = nil, nil
+	}
 	if c.nc != nil {
 		_ = c.nc.Close()
 		c.node.pool.open.Add(-1)
