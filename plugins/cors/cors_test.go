@@ -227,3 +227,27 @@ func TestNewErrors(t *testing.T) {
 		}
 	}
 }
+
+// The Origin is kept from rewrite whatever its length, and a later change of the request
+// header does not change what header_filter answers (ctx.original_request_origin).
+func TestOriginKeptFromRewrite(t *testing.T) {
+	long := "http://a-very-long-subdomain-name-for-the-origin-buffer.example.com:8443"
+	for _, origin := range []string{"http://a.example", long} {
+		p := compile(t, `{"allow_origins":"**"}`, "")
+		c := plugintest.New()
+		c.ReqHeader.Set("Origin", origin)
+		p.Rewrite(c)
+		c.ReqHeader.Set("Origin", "http://changed.example")
+		p.HeaderFilter(c)
+		if got := c.RespHdr.Get("Access-Control-Allow-Origin"); got != origin {
+			t.Errorf("allow origin %q, want %q", got, origin)
+		}
+	}
+	// the defaults answer "*" with or without an Origin, and never Vary
+	for _, origin := range []string{"", "http://a.example"} {
+		c := run(compile(t, `{}`, ""), "GET", origin, nil)
+		if got := c.RespHdr.Get("Access-Control-Allow-Origin"); got != "*" || c.RespHdr.Get("Vary") != "" {
+			t.Errorf("origin %q: allow origin %q, vary %q", origin, got, c.RespHdr.Get("Vary"))
+		}
+	}
+}

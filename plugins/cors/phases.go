@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unsafe"
 
 	"github.com/sluicegw/sluice/plugin"
 )
@@ -46,11 +47,21 @@ type CORS struct {
 	headers    string
 	echoHdrs   bool // allow_headers "**"
 	credential bool
+	// needOrigin: some rule depends on the request Origin. Without one (the defaults:
+	// allow_origins "*", no metadata, no timing rule) the Origin is not kept at all.
+	needOrigin bool
 }
 
 // originKey keeps the request Origin seen in rewrite, as APISIX's ctx.original_request_origin,
 // since a later plugin may rewrite the request header.
 type originKey struct{}
+
+// originState is the kept Origin. It is built once in rewrite and never written again, so
+// origin may alias buf: one allocation instead of the string plus its boxing into Ctx.Set.
+type originState struct {
+	origin string
+	buf    [64]byte
+}
 
 var errCredential = errors.New("you can not set '*' for other option when 'allow_credential' is true")
 
@@ -112,14 +123,24 @@ func New(raw json.RawMessage, env plugin.Env) (any, error) {
 		r := newOriginRule(*c.TimingAllowOrigins)
 		p.timing = &r
 	}
+	p.needOrigin = p.useMeta || p.local.kind != ruleAny || p.timing != nil
 	return p, nil
 }
 
 // Rewrite records the request Origin and answers every OPTIONS request with an empty 200;
 // HeaderFilter then adds the CORS headers to it.
 func (p *CORS) Rewrite(c plugin.Ctx) {
-	if o, ok := c.Header("Origin"); ok {
-		c.Set(originKey{}, string(o))
+	if p.needOrigin {
+		if o, ok := c.Header("Origin"); ok {
+			st := new(originState)
+			if len(o) <= len(st.buf) {
+				b := append(st.buf[:0], o...)
+				st.origin = unsafe.String(unsafe.SliceData(b), len(b))
+			} else {
+				st.origin = string(o)
+			}
+			c.Set(originKey{}, st)
+		}
 	}
 	if m := c.Method(); string(m) == "OPTIONS" {
 		c.Exit(200, nil)
@@ -128,7 +149,13 @@ func (p *CORS) Rewrite(c plugin.Ctx) {
 
 // HeaderFilter sets the CORS headers on every response, upstream's or an exit's.
 func (p *CORS) HeaderFilter(c plugin.Ctx) {
-	origin, has := c.Get(originKey{}).(string)
+	var origin string
+	has := false
+	if p.needOrigin {
+		if st, ok := c.Get(originKey{}).(*originState); ok {
+			origin, has = st.origin, true
+		}
+	}
 
 	allow := outNone
 	local := !p.useMeta

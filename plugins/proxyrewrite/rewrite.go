@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/sluicegw/sluice/plugin"
@@ -42,6 +43,12 @@ type ProxyRewrite struct {
 	unsafe   bool
 	add, set []header
 	remove   []string
+	// staticPath is the upstream path when uri is a template without variables or '?':
+	// rendered and escaped once here instead of per request.
+	staticPath    string
+	hasStaticPath bool
+	// needBuf: some value is rendered per request (the path or a header template).
+	needBuf bool
 }
 
 var requestURIVar = plugin.ParseVar("request_uri")
@@ -72,6 +79,19 @@ func newProxyRewrite(raw json.RawMessage, _ plugin.Env) (any, error) {
 	if len(c.Headers) > 0 {
 		if err := p.compileHeaders(c.Headers); err != nil {
 			return nil, err
+		}
+	}
+	if s, ok := p.uri.Static(); ok && p.uri != nil && !p.unsafe && strings.IndexByte(s, '?') < 0 {
+		p.staticPath, p.hasStaticPath = string(uriescape.AppendURI(nil, []byte(s))), true
+	}
+	p.needBuf = !p.hasStaticPath
+	for _, hs := range [][]header{p.add, p.set} {
+		for _, h := range hs {
+			for _, v := range h.values {
+				if _, ok := v.Static(); !ok {
+					p.needBuf = true
+				}
+			}
 		}
 	}
 	return p, nil
@@ -192,10 +212,19 @@ func (p *ProxyRewrite) Rewrite(c plugin.Ctx) {
 	if p.host != "" {
 		c.SetUpstreamHost(p.host)
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer func() { *bp = (*bp)[:0]; bufPool.Put(bp) }()
+	var bp *[]byte
+	if p.needBuf {
+		bp = bufPool.Get().(*[]byte)
+		defer func() { *bp = (*bp)[:0]; bufPool.Put(bp) }()
+	}
 
-	caps := p.rewritePath(c, bp)
+	var caps *vartemplate.Captures
+	if p.hasStaticPath {
+		// what rewritePath renders for it, without the query: the original one is kept
+		c.SetURI(p.staticPath)
+	} else {
+		caps = p.rewritePath(c, bp)
+	}
 
 	for i := range p.add {
 		h := &p.add[i]

@@ -36,6 +36,8 @@ func TestRewriteURI(t *testing.T) {
 		{"regex_uri no match keeps path", `{"regex_uri":["^/api/(.*)","/$1"]}`, "/hello", "", "/hello"},
 		{"regex_uri pairs: second matches", `{"regex_uri":["^/api/(.*)","/$1","^/h(.*)","/H$1"]}`, "/hello", "", "/Hello"},
 		{"path re-encoded (NGX_ESCAPE_URI)", `{"method":"POST"}`, "/a b", "", "/a%20b"},
+		{"static uri: escaped once when compiled, query kept", `{"uri":"/a b#c","headers":{"set":{"X-A":"v"}}}`, "/hello", "x=1", "/a%20b%23c?x=1"},
+		{"static uri with query", `{"uri":"/a b?k=v"}`, "/hello", "x=1", "/a%20b?k=v&x=1"},
 		{"host only: path re-encoded, query kept", `{"host":"example.com"}`, "/a#b", "x=1", "/a%23b?x=1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

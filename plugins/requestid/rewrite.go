@@ -23,10 +23,21 @@ const defaultCharSet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIGKLMNOPQRSTUVWXYZ0123
 type RequestID struct {
 	header   string
 	inResp   bool
-	generate func() string
+	generate func(dst []byte) []byte
 	rangeLen int
 	rangeSet string
 }
+
+// idState is one request's id. The id is built in buf (or, when longer, in a slice of its
+// own) and never written again, so id may alias it: one allocation per request instead of
+// the id's string plus its boxing into Ctx.Set.
+type idState struct {
+	id  string
+	buf [idBufLen]byte
+}
+
+// idBufLen holds the generated ids (36 for a uuid) and most client-sent ones.
+const idBufLen = 40
 
 func newRequestID(raw json.RawMessage, _ plugin.Env) (any, error) {
 	var c config
@@ -54,7 +65,7 @@ func newRequestID(raw json.RawMessage, _ plugin.Env) (any, error) {
 	case "uuidv7":
 		r.generate = uuidV7
 	case "range_id":
-		r.generate = func() string { return rangeID(r.rangeLen, r.rangeSet) }
+		r.generate = func(dst []byte) []byte { return appendRangeID(dst, r.rangeLen, r.rangeSet) }
 	default: // "uuid", the default
 		r.generate = uuidV4
 	}
@@ -63,18 +74,27 @@ func newRequestID(raw json.RawMessage, _ plugin.Env) (any, error) {
 
 // Rewrite keeps the client's id, or generates one and sets it on the upstream request.
 func (r *RequestID) Rewrite(c plugin.Ctx) {
-	id := ""
+	st := new(idState)
+	var b []byte
+	generated := false
 	if v, ok := c.Header(r.header); ok && len(v) > 0 {
-		id = string(v)
+		// copied: v is only valid during this phase
+		b = append(st.buf[:0], v...)
 	} else {
-		id = r.generate()
-		c.SetHeader(r.header, id)
+		b = r.generate(st.buf[:0])
+		generated = true
 	}
-	c.Set(r, id)
+	st.id = unsafe.String(unsafe.SliceData(b), len(b))
+	if generated {
+		c.SetHeader(r.header, st.id)
+	}
+	if r.inResp {
+		// as APISIX, the id is kept for header_filter only with include_in_response
+		c.Set(r, st)
+	}
 	if vs, ok := c.(plugin.VarSetter); ok {
-		// $apisix_request_id for loggers and the access log; SetVar copies, so the string's
-		// bytes are lent rather than converted (one allocation less per request)
-		vs.SetVar("apisix_request_id", unsafe.Slice(unsafe.StringData(id), len(id)))
+		// $apisix_request_id for loggers and the access log; SetVar copies
+		vs.SetVar("apisix_request_id", b)
 	}
 }
 
@@ -83,14 +103,14 @@ func (r *RequestID) HeaderFilter(c plugin.Ctx) {
 	if !r.inResp {
 		return
 	}
-	id, _ := c.Get(r).(string)
-	if id == "" {
+	st, _ := c.Get(r).(*idState)
+	if st == nil || st.id == "" {
 		return
 	}
 	if v, ok := c.RespHeader(r.header); ok && len(v) > 0 {
 		return
 	}
-	c.SetRespHeader(r.header, id)
+	c.SetRespHeader(r.header, st.id)
 }
 
 var (

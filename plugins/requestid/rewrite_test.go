@@ -80,10 +80,40 @@ func TestKSUIDEncode(t *testing.T) {
 	for i := range max {
 		max[i] = 0xff
 	}
-	if got := ksuidEncode(&zero); got != strings.Repeat("0", 27) {
+	if got := string(ksuidAppend(nil, &zero)); got != strings.Repeat("0", 27) {
 		t.Errorf("zero: %q", got)
 	}
-	if got := ksuidEncode(&max); got != "aWgEPTl1tmebfsQzFP4bxwgy80V" { // the KSUID spec's maximum
+	if got := string(ksuidAppend(nil, &max)); got != "aWgEPTl1tmebfsQzFP4bxwgy80V" { // the KSUID spec's maximum
 		t.Errorf("max: %q", got)
+	}
+}
+
+// Every algorithm's ids differ from one request to the next, and a client id longer than the
+// per-request buffer is kept whole.
+func TestIDsDifferAndLongClientID(t *testing.T) {
+	for _, conf := range []string{`{}`, `{"algorithm":"uuidv7"}`, `{"algorithm":"nanoid"}`, `{"algorithm":"ksuid"}`, `{"algorithm":"range_id"}`} {
+		r := newInst(t, conf)
+		seen := map[string]bool{}
+		for range 2000 {
+			c := plugintest.New()
+			r.Rewrite(c)
+			id := c.ReqHeader.Get("X-Request-Id")
+			if seen[id] {
+				t.Fatalf("%s: id %q repeated", conf, id)
+			}
+			seen[id] = true
+		}
+	}
+	long := strings.Repeat("0123456789", 10)
+	r := newInst(t, `{}`)
+	c := plugintest.New()
+	c.ReqHeader.Set("X-Request-Id", long)
+	r.Rewrite(c)
+	r.HeaderFilter(c)
+	if got := c.RespHdr.Get("X-Request-Id"); got != long {
+		t.Fatalf("response id %q", got)
+	}
+	if v, _ := c.Lookup(&plugin.Var{Kind: plugin.VarRequestID}); string(v) != long {
+		t.Fatalf("$apisix_request_id %q", v)
 	}
 }

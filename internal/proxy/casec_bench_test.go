@@ -1,0 +1,178 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluicegw/sluice/internal/model"
+	"github.com/sluicegw/sluice/internal/pluginrt"
+	"github.com/sluicegw/sluice/internal/snapshot"
+	"github.com/sluicegw/sluice/internal/upstream"
+	"github.com/sluicegw/sluice/plugin"
+	_ "github.com/sluicegw/sluice/plugins/cors"
+	_ "github.com/sluicegw/sluice/plugins/keyauth"
+	_ "github.com/sluicegw/sluice/plugins/proxyrewrite"
+	_ "github.com/sluicegw/sluice/plugins/requestid"
+)
+
+// Bench case (c) (bench/run.sh): one route with key-auth (one consumer, header apikey),
+// proxy-rewrite (uri + one header set), cors (defaults, the request sends Origin) and
+// request-id (defaults). Compare BenchmarkInMemoryCaseC with BenchmarkInMemorySluice (case a)
+// on one core (-cpu 1): the difference is what the four plugins cost per request.
+
+const caseCKey = "bench-consumer-key"
+
+// caseCChain compiles bench/run.sh's case (c) plugin confs and key-auth's consumer index.
+func caseCChain(tb testing.TB) (*pluginrt.Chain, *pluginrt.Set) {
+	confs := map[string]string{
+		"key-auth":      `{}`,
+		"proxy-rewrite": `{"uri":"/rewritten","headers":{"set":{"X-Bench":"sluice"}}}`,
+		"cors":          `{}`,
+		"request-id":    `{}`,
+	}
+	var list []*pluginrt.Instance
+	for name, conf := range confs {
+		def, ok := plugin.Lookup(name)
+		if !ok || def.New == nil {
+			tb.Skipf("%s has no behaviour in this build", name)
+		}
+		in, err := pluginrt.Compile(def, json.RawMessage(conf), pluginrt.FromRoute, plugin.Env{Parent: "/apisix/routes/1"})
+		if err != nil {
+			tb.Fatalf("%s: %v", name, err)
+		}
+		list = append(list, in)
+	}
+	ka, _ := plugin.Lookup("key-auth")
+	idx, err := ka.Index([]plugin.Credential{{Consumer: &plugin.Consumer{Username: "bench"},
+		Conf: json.RawMessage(`{"key":"` + caseCKey + `"}`)}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pluginrt.NewChain(list), &pluginrt.Set{Indexes: map[string]any{"key-auth": idx}}
+}
+
+// BenchmarkInMemoryCaseC is bench case (c) through Sluice over in-memory pipes, as
+// BenchmarkInMemorySluice is case (a).
+func BenchmarkInMemoryCaseC(b *testing.B) {
+	chain, set := caseCChain(b)
+	oln := inMemoryOrigin(b)
+	// the node address is never dialled (upstream.Options.Dial); it only names the node
+	snap := buildSnapshot(b, testRoute{id: "1", uri: "/bench/*",
+		up:     &model.Upstream{Nodes: nodes("127.0.0.2:1980")},
+		upOpts: upstream.Options{Dial: func(context.Context, string) (net.Conn, error) { return oln.Dial() }}})
+	snap.Routes["1"].Chain = chain
+	snap.Plugins = set
+	src := &staticSnapshots{}
+	src.s.Store(snap)
+	s, err := Listen(Options{Snapshots: src, ServerName: "sluice/test"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pln := inMemoryListener()
+	go s.acceptLoop(pln) //nolint:errcheck // ends when pln closes
+	b.Cleanup(func() { pln.Close() })
+
+	var port atomic.Int32
+	client := &fasthttp.HostClient{Addr: "bench.local", MaxConns: 8 * runtime.GOMAXPROCS(0), ReadTimeout: 5 * time.Second,
+		Dial: func(string) (net.Conn, error) {
+			return pln.DialWithLocalAddr(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000 + int(port.Add(1))})
+		}}
+	newReq := func() *fasthttp.Request {
+		req := fasthttp.AcquireRequest()
+		req.SetRequestURI("http://bench.local/bench/c")
+		req.Header.Set("User-Agent", "bench")
+		req.Header.Set("apikey", caseCKey)
+		req.Header.Set("Origin", "http://a.example")
+		return req
+	}
+
+	// One checked exchange first: every plugin must have run, or the figures mean nothing.
+	req, resp := newReq(), fasthttp.AcquireResponse()
+	if err := client.Do(req, resp); err != nil || resp.StatusCode() != fasthttp.StatusOK {
+		b.Fatalf("%v %d %s", err, resp.StatusCode(), resp.Body())
+	}
+	for name, want := range map[string]string{"Access-Control-Allow-Origin": "*", "Vary": ""} {
+		if got := string(resp.Header.Peek(name)); got != want {
+			b.Fatalf("%s: %q, want %q", name, got, want)
+		}
+	}
+	if id := resp.Header.Peek("X-Request-Id"); len(id) != 36 {
+		b.Fatalf("X-Request-Id %q", id)
+	}
+	req.Header.Del("apikey")
+	if err := client.Do(req, resp); err != nil || resp.StatusCode() != fasthttp.StatusUnauthorized {
+		b.Fatalf("without apikey: %v %d", err, resp.StatusCode())
+	}
+	fasthttp.ReleaseRequest(req)
+	fasthttp.ReleaseResponse(resp)
+
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.ResetTimer()
+	cpu0 := processCPU()
+	defer func() {
+		b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+	}()
+	b.RunParallel(func(pb *testing.PB) {
+		req, resp := newReq(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		for pb.Next() {
+			if err := client.Do(req, resp); err != nil || resp.StatusCode() != fasthttp.StatusOK || len(resp.Body()) != 100 {
+				b.Errorf("%v %d", err, resp.StatusCode())
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkCaseCPhases is the plugin runtime's share of case (c): request phases, header
+// filter, body filter and log on the HTTP/1.1 context without network, against no plugins.
+func BenchmarkCaseCPhases(b *testing.B) {
+	chain, set := caseCChain(b)
+	s, err := Listen(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		chain *pluginrt.Chain
+	}{{"none", nil}, {"casec", chain}} {
+		b.Run(tc.name, func(b *testing.B) {
+			snap := &snapshot.Snapshot{Plugins: set}
+			route := &snapshot.Route{ID: "1", Chain: tc.chain}
+			fc := &fasthttp.RequestCtx{}
+			fc.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4000}, nil)
+			body := make([]byte, 100)
+			b.ReportAllocs()
+			for b.Loop() {
+				fc.Request.Reset()
+				fc.Response.Reset()
+				fc.Request.SetRequestURI("/bench/c")
+				fc.Request.Header.SetHost("bench.local")
+				fc.Request.Header.Set("apikey", caseCKey)
+				fc.Request.Header.Set("Origin", "http://a.example")
+				rc := acquireReqCtx(s)
+				rc.fc = fc
+				rc.scheme = "http"
+				rc.initAddrs(fc.RemoteAddr(), fc.LocalAddr(), nil)
+				rc.normalize()
+				rc.snap, rc.route = snap, route
+				if s.runRequestPhases(rc) || s.runBeforeProxy(rc) {
+					b.Fatalf("answered %d %s", fc.Response.StatusCode(), fc.Response.Body())
+				}
+				s.runHeaderFilter(rc)
+				s.filterBody(rc, body, true)
+				s.runLog(rc)
+				releaseReqCtx(rc)
+			}
+		})
+	}
+}
