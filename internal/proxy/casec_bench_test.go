@@ -2,12 +2,8 @@ package proxy
 
 import (
 	"context"
-	"encoding/json"
 	"net"
-	"runtime"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -15,7 +11,6 @@ import (
 	"github.com/sluicegw/sluice/internal/pluginrt"
 	"github.com/sluicegw/sluice/internal/snapshot"
 	"github.com/sluicegw/sluice/internal/upstream"
-	"github.com/sluicegw/sluice/plugin"
 	_ "github.com/sluicegw/sluice/plugins/cors"
 	_ "github.com/sluicegw/sluice/plugins/keyauth"
 	_ "github.com/sluicegw/sluice/plugins/proxyrewrite"
@@ -31,31 +26,12 @@ const caseCKey = "bench-consumer-key"
 
 // caseCChain compiles bench/run.sh's case (c) plugin confs and key-auth's consumer index.
 func caseCChain(tb testing.TB) (*pluginrt.Chain, *pluginrt.Set) {
-	confs := map[string]string{
+	return compileChain(tb, map[string]string{
 		"key-auth":      `{}`,
 		"proxy-rewrite": `{"uri":"/rewritten","headers":{"set":{"X-Bench":"sluice"}}}`,
 		"cors":          `{}`,
 		"request-id":    `{}`,
-	}
-	var list []*pluginrt.Instance
-	for name, conf := range confs {
-		def, ok := plugin.Lookup(name)
-		if !ok || def.New == nil {
-			tb.Skipf("%s has no behaviour in this build", name)
-		}
-		in, err := pluginrt.Compile(def, json.RawMessage(conf), pluginrt.FromRoute, plugin.Env{Parent: "/apisix/routes/1"})
-		if err != nil {
-			tb.Fatalf("%s: %v", name, err)
-		}
-		list = append(list, in)
-	}
-	ka, _ := plugin.Lookup("key-auth")
-	idx, err := ka.Index([]plugin.Credential{{Consumer: &plugin.Consumer{Username: "bench"},
-		Conf: json.RawMessage(`{"key":"` + caseCKey + `"}`)}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return pluginrt.NewChain(list), &pluginrt.Set{Indexes: map[string]any{"key-auth": idx}}
+	}, "bench", caseCKey)
 }
 
 // BenchmarkInMemoryCaseC is bench case (c) through Sluice over in-memory pipes, as
@@ -79,11 +55,7 @@ func BenchmarkInMemoryCaseC(b *testing.B) {
 	go s.acceptLoop(pln) //nolint:errcheck // ends when pln closes
 	b.Cleanup(func() { pln.Close() })
 
-	var port atomic.Int32
-	client := &fasthttp.HostClient{Addr: "bench.local", MaxConns: 8 * runtime.GOMAXPROCS(0), ReadTimeout: 5 * time.Second,
-		Dial: func(string) (net.Conn, error) {
-			return pln.DialWithLocalAddr(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000 + int(port.Add(1))})
-		}}
+	client := inMemoryHostClient(pln)
 	newReq := func() *fasthttp.Request {
 		req := fasthttp.AcquireRequest()
 		req.SetRequestURI("http://bench.local/bench/c")
@@ -113,24 +85,7 @@ func BenchmarkInMemoryCaseC(b *testing.B) {
 	fasthttp.ReleaseRequest(req)
 	fasthttp.ReleaseResponse(resp)
 
-	b.ReportAllocs()
-	b.SetParallelism(8)
-	b.ResetTimer()
-	cpu0 := processCPU()
-	defer func() {
-		b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
-	}()
-	b.RunParallel(func(pb *testing.PB) {
-		req, resp := newReq(), fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		for pb.Next() {
-			if err := client.Do(req, resp); err != nil || resp.StatusCode() != fasthttp.StatusOK || len(resp.Body()) != 100 {
-				b.Errorf("%v %d", err, resp.StatusCode())
-				return
-			}
-		}
-	})
+	runInMemory(b, client, newReq)
 }
 
 // BenchmarkCaseCPhases is the plugin runtime's share of case (c): request phases, header

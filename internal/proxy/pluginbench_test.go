@@ -20,12 +20,17 @@ import (
 
 // benchChain is the issue's reference chain: key-auth + ip-restriction + proxy-rewrite + cors.
 func benchChain(tb testing.TB) (*pluginrt.Chain, *pluginrt.Set) {
-	confs := map[string]string{
+	return compileChain(tb, map[string]string{
 		"key-auth":       `{}`,
 		"ip-restriction": `{"whitelist":["127.0.0.0/8"]}`,
 		"proxy-rewrite":  `{"uri":"/rewritten","headers":{"set":{"X-Bench":"1"}}}`,
 		"cors":           `{}`,
-	}
+	}, "jack", "bench-key")
+}
+
+// compileChain compiles route-level plugin confs into a chain, with key-auth's index holding
+// one consumer (username, key).
+func compileChain(tb testing.TB, confs map[string]string, username, key string) (*pluginrt.Chain, *pluginrt.Set) {
 	var list []*pluginrt.Instance
 	for name, conf := range confs {
 		def, ok := plugin.Lookup(name)
@@ -39,7 +44,8 @@ func benchChain(tb testing.TB) (*pluginrt.Chain, *pluginrt.Set) {
 		list = append(list, in)
 	}
 	ka, _ := plugin.Lookup("key-auth")
-	idx, err := ka.Index([]plugin.Credential{{Consumer: &plugin.Consumer{Username: "jack"}, Conf: json.RawMessage(`{"key":"bench-key"}`)}})
+	idx, err := ka.Index([]plugin.Credential{{Consumer: &plugin.Consumer{Username: username},
+		Conf: json.RawMessage(`{"key":"` + key + `"}`)}})
 	if err != nil {
 		tb.Fatal(err)
 	}
