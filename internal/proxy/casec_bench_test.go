@@ -9,7 +9,6 @@ import (
 
 	"github.com/sluicegw/sluice/internal/model"
 	"github.com/sluicegw/sluice/internal/pluginrt"
-	"github.com/sluicegw/sluice/internal/snapshot"
 	"github.com/sluicegw/sluice/internal/upstream"
 	_ "github.com/sluicegw/sluice/plugins/cors"
 	_ "github.com/sluicegw/sluice/plugins/keyauth"
@@ -92,42 +91,5 @@ func BenchmarkInMemoryCaseC(b *testing.B) {
 // filter, body filter and log on the HTTP/1.1 context without network, against no plugins.
 func BenchmarkCaseCPhases(b *testing.B) {
 	chain, set := caseCChain(b)
-	s, err := Listen(Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, tc := range []struct {
-		name  string
-		chain *pluginrt.Chain
-	}{{"none", nil}, {"casec", chain}} {
-		b.Run(tc.name, func(b *testing.B) {
-			snap := &snapshot.Snapshot{Plugins: set}
-			route := &snapshot.Route{ID: "1", Chain: tc.chain}
-			fc := &fasthttp.RequestCtx{}
-			fc.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4000}, nil)
-			body := make([]byte, 100)
-			b.ReportAllocs()
-			for b.Loop() {
-				fc.Request.Reset()
-				fc.Response.Reset()
-				fc.Request.SetRequestURI("/bench/c")
-				fc.Request.Header.SetHost("bench.local")
-				fc.Request.Header.Set("apikey", caseCKey)
-				fc.Request.Header.Set("Origin", "http://a.example")
-				rc := acquireReqCtx(s)
-				rc.fc = fc
-				rc.scheme = "http"
-				rc.initAddrs(fc.RemoteAddr(), fc.LocalAddr(), nil)
-				rc.normalize()
-				rc.snap, rc.route = snap, route
-				if s.runRequestPhases(rc) || s.runBeforeProxy(rc) {
-					b.Fatalf("answered %d %s", fc.Response.StatusCode(), fc.Response.Body())
-				}
-				s.runHeaderFilter(rc)
-				s.filterBody(rc, body, true)
-				s.runLog(rc)
-				releaseReqCtx(rc)
-			}
-		})
-	}
+	benchPhases(b, chain, set, "/bench/c", caseCKey, make([]byte, 100))
 }
