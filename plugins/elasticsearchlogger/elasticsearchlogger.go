@@ -92,23 +92,12 @@ func New(raw json.RawMessage, env plugin.Env) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := logentry.New(raw, env, logentry.Options{})
+	b, proc, err := logentry.AcquireBatch(raw, env, logentry.BatchedOptions{Plugin: pluginName,
+		ProcessorName: "elasticsearch-logger", OnStop: s.client.CloseIdleConnections}, s.send)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := batch.ParseConfig(raw, "elasticsearch-logger")
-	if err != nil {
-		return nil, err
-	}
-	l := &Logger{builder: b, index: index}
-	l.proc = batch.Acquire(cfg, batch.Options{
-		Plugin:     pluginName,
-		Key:        env.Parent + "\x00" + string(raw) + "\x00" + string(env.Metadata),
-		RouteID:    logentry.RouteIDOf(env.Parent),
-		MaxPending: batch.MaxPending(env.Metadata),
-		Logger:     env.Logger,
-		OnStop:     s.client.CloseIdleConnections,
-	}, s.send)
+	l := &Logger{builder: b, proc: proc, index: index}
 	if b.CapturesResponse() {
 		return &BodyLogger{l}, nil
 	}

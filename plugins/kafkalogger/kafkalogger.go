@@ -92,10 +92,7 @@ func New(raw json.RawMessage, env plugin.Env) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := logentry.New(raw, env, logentry.Options{})
-	if err != nil {
-		return nil, err
-	}
+	// the sender needs batch_max_size before the processor exists (AcquireBatch parses it again)
 	cfg, err := batch.ParseConfig(raw, "kafka logger")
 	if err != nil {
 		return nil, err
@@ -108,16 +105,13 @@ func New(raw json.RawMessage, env plugin.Env) (any, error) {
 	if c.Key != nil {
 		s.key = []byte(*c.Key)
 	}
-	l := &Logger{builder: b, origin: c.MetaFormat == "origin", reqBody: c.IncludeReqBody,
+	b, proc, err := logentry.AcquireBatch(raw, env, logentry.BatchedOptions{Plugin: pluginName,
+		ProcessorName: "kafka logger", OnStop: s.stop}, s.send)
+	if err != nil {
+		return nil, err
+	}
+	l := &Logger{builder: b, proc: proc, origin: c.MetaFormat == "origin", reqBody: c.IncludeReqBody,
 		reqMax: max(c.MaxReqBodyBytes, 1)}
-	l.proc = batch.Acquire(cfg, batch.Options{
-		Plugin:     pluginName,
-		Key:        env.Parent + "\x00" + string(raw) + "\x00" + string(env.Metadata),
-		RouteID:    logentry.RouteIDOf(env.Parent),
-		MaxPending: batch.MaxPending(env.Metadata),
-		Logger:     env.Logger,
-		OnStop:     s.stop,
-	}, s.send)
 	if b.CapturesResponse() {
 		return &BodyLogger{l}, nil
 	}

@@ -95,29 +95,19 @@ func New(raw json.RawMessage, env plugin.Env) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := logentry.New(raw, env, logentry.Options{NoMatchRouteID: "no-matched"})
+	b, proc, err := logentry.AcquireBatch(raw, env, logentry.BatchedOptions{Plugin: pluginName,
+		ProcessorName: "loki logger", Entry: logentry.Options{NoMatchRouteID: "no-matched"},
+		OnStop: s.client.CloseIdleConnections}, s.send)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := batch.ParseConfig(raw, "loki logger")
-	if err != nil {
-		return nil, err
-	}
-	l := &Logger{builder: b, labels: labels}
+	l := &Logger{builder: b, proc: proc, labels: labels}
 	if !slices.ContainsFunc(labels, func(lb label) bool { return lb.tpl != nil }) {
 		l.static = make([]string, len(labels))
 		for i, lb := range labels {
 			l.static[i] = lb.literal
 		}
 	}
-	l.proc = batch.Acquire(cfg, batch.Options{
-		Plugin:     pluginName,
-		Key:        env.Parent + "\x00" + string(raw) + "\x00" + string(env.Metadata),
-		RouteID:    logentry.RouteIDOf(env.Parent),
-		MaxPending: batch.MaxPending(env.Metadata),
-		Logger:     env.Logger,
-		OnStop:     s.client.CloseIdleConnections,
-	}, s.send)
 	if b.CapturesResponse() {
 		return &BodyLogger{l}, nil
 	}

@@ -45,13 +45,25 @@ func NewBatched(conf json.RawMessage, env plugin.Env, o BatchedOptions, send bat
 
 // Compile is NewBatched returning the concrete *Batched, for loggers that wrap it.
 func (o BatchedOptions) Compile(conf json.RawMessage, env plugin.Env, send batch.Sender[*Entry]) (*Batched, error) {
-	builder, err := New(conf, env, o.Entry)
+	builder, proc, err := AcquireBatch(conf, env, o, send)
 	if err != nil {
 		return nil, err
 	}
+	return &Batched{Builder: builder, Proc: proc}, nil
+}
+
+// AcquireBatch compiles conf's entry builder and acquires the batch processor that send
+// drains, for loggers whose queue items carry more than the entry (kafka, loki,
+// elasticsearch). Instances with equal conf, parent and metadata share one processor, whose
+// send and OnStop are the first instance's.
+func AcquireBatch[T any](conf json.RawMessage, env plugin.Env, o BatchedOptions, send batch.Sender[T]) (*Builder, *batch.Processor[T], error) {
+	builder, err := New(conf, env, o.Entry)
+	if err != nil {
+		return nil, nil, err
+	}
 	cfg, err := batch.ParseConfig(conf, o.ProcessorName)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	proc := batch.Acquire(cfg, batch.Options{
 		Plugin:     o.Plugin,
@@ -61,7 +73,7 @@ func (o BatchedOptions) Compile(conf json.RawMessage, env plugin.Env, send batch
 		Logger:     env.Logger,
 		OnStop:     o.OnStop,
 	}, send)
-	return &Batched{Builder: builder, Proc: proc}, nil
+	return builder, proc, nil
 }
 
 // RouteIDOf returns the route id of a parent key ("/apisix/routes/1" → "1"), "" for others.
