@@ -5,13 +5,17 @@ BIN       := bin/sluice
 DATA_DIR  ?= sluice-data
 CONFIG    ?=
 GOTEST_FLAGS ?= -timeout 15m
+# The shipped build: the runtime's network poller readies goroutines oldest first
+# (docs/netpoll-order.md). NETPOLL=stock builds with the stock runtime.
+NETPOLL   ?= fifo
+export NETPOLL
 
 .PHONY: all build run test test-deps vet fmt clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/sluice
+	flags=$$(GO=$(GO) toolchain/netpoll-flags.sh) && $(GO) build $$flags -o $(BIN) ./cmd/sluice
 
 run: build
 	./$(BIN) start --data-dir $(DATA_DIR) $(if $(CONFIG),-c $(CONFIG))
@@ -34,8 +38,11 @@ test-deps:
 vet:
 	$(GO) vet ./...
 
+# The end-to-end tests build the binary as `make build` does; internal/netpoll's test is run
+# again with the same flags, so it checks the poller order the shipped build gets.
 test: test-deps vet
 	$(GO) test $(GOTEST_FLAGS) ./...
+	flags=$$(GO=$(GO) toolchain/netpoll-flags.sh) && $(GO) test $(GOTEST_FLAGS) $$flags ./internal/netpoll/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -198,24 +198,29 @@ cpu_mask() { # core -> nginx worker_cpu_affinity bitmask
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
+# Sluice and the engine reference are built as `make build` builds Sluice: NETPOLL=fifo (the
+# default) patches the runtime's poller order, NETPOLL=stock does not (docs/netpoll-order.md).
+GO_FLAGS=$("$ROOT/toolchain/netpoll-flags.sh") || die "toolchain/netpoll-flags.sh failed"
+# shellcheck disable=SC2086 # GO_FLAGS is a list of flags
+gobuild() { go build $GO_FLAGS "$@"; }
 if [ -z "$SLUICE_BIN" ] && [ -n "$SLUICE_VARIANTS" ]; then
   SLUICE_BIN=${SLUICE_VARIANTS%%,*}; SLUICE_BIN=${SLUICE_BIN#*=}   # nothing to build
 elif [ -z "$SLUICE_BIN" ] && [ -n "$SLUICE_REV" ]; then
   log "building Sluice at $SLUICE_REV ($(git -C "$ROOT" rev-parse --short "$SLUICE_REV"))"
   mkdir -p "$OUT/src"
   git -C "$ROOT" archive "$SLUICE_REV" | tar -x -C "$OUT/src"
-  (cd "$OUT/src" && go build -o "$OUT/sluice" ./cmd/sluice)
+  (cd "$OUT/src" && gobuild -o "$OUT/sluice" ./cmd/sluice)
   rm -rf "$OUT/src"
   SLUICE_BIN="$OUT/sluice"
 elif [ -z "$SLUICE_BIN" ]; then
   log "building Sluice (work tree)"
-  (cd "$ROOT" && go build -o "$OUT/sluice" ./cmd/sluice)
+  (cd "$ROOT" && gobuild -o "$OUT/sluice" ./cmd/sluice)
   SLUICE_BIN="$OUT/sluice"
 fi
 [ -x "$SLUICE_BIN" ] || die "no Sluice binary at $SLUICE_BIN"
 case "$D_LOADER" in etcd|admin) ;; *) die "D_LOADER must be etcd or admin";; esac
 if [ "$REF_FASTHTTP" = 1 ]; then
-  (cd "$ROOT" && go build -o "$OUT/fasthttpref" ./bench/fasthttpref) || die "building bench/fasthttpref failed"
+  (cd "$ROOT" && gobuild -o "$OUT/fasthttpref" ./bench/fasthttpref) || die "building bench/fasthttpref failed"
 fi
 if [[ ",$CASES," == *,d,* ]] && [ "$D_LOADER" = etcd ]; then
   (cd "$ROOT" && go build -o "$OUT/etcdload" ./bench/etcdload) || die "building bench/etcdload failed"
@@ -646,6 +651,7 @@ echo
 echo "Medians of $ROUNDS interleaved rounds, wrk -t1 -d$DURATION keep-alive, 100-byte responses;"
 echo "proxy on core $PROXY_CORE (nginx: 1 worker; Sluice: GOMAXPROCS=1), wrk and the nginx origin on core $LOAD_CORE."
 [ -n "$FH_PID" ] && echo "Row fasthttp (cases a, e): bench/fasthttpref, fasthttp.Server + HostClient with no routing or header work: the engine alone."
+echo "Built with NETPOLL=${NETPOLL:-fifo} (Sluice and fasthttp; sluice version: $("$SLUICE_BIN" version 2>/dev/null | sed 's/.*; //; s/)$//'))."
 echo "Cases: a one route · b limit-count+prometheus · c key-auth+proxy-rewrite+cors+request-id · d $D_ROUTES routes, $D_PATHS requested · e as a with $CONNS_E connections."
 echo
 cat "$TABLE"

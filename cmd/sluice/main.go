@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
 	"github.com/sluicegw/sluice/internal/app"
 	"github.com/sluicegw/sluice/internal/conf"
+	"github.com/sluicegw/sluice/internal/netpoll"
 	"github.com/sluicegw/sluice/plugins/all"
 )
 
@@ -43,7 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "validate":
 		return validate(args[1:], stdout, stderr)
 	case "version", "-v", "--version":
-		fmt.Fprintf(stdout, "sluice %s (Apache APISIX %s compatible)\n", app.Version, app.APISIXVersion)
+		fmt.Fprintf(stdout, "sluice %s (Apache APISIX %s compatible; %s, netpoll %s)\n",
+			app.Version, app.APISIXVersion, runtime.Version(), netpoll.Order())
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -98,7 +101,7 @@ func start(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log.Info("starting sluice", "version", app.Version, "data_dir", *dataDir)
+	log.Info("starting sluice", "version", app.Version, "netpoll", netpoll.Order(), "data_dir", *dataDir)
 	err = app.Run(ctx, app.Options{Config: cfg, ConfigPath: *cfgPath, DataDir: *dataDir, Logger: log})
 	// buffered log entries go out before the process ends (the proxy no longer adds any)
 	flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

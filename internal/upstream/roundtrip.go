@@ -7,6 +7,8 @@ import (
 	"runtime"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluicegw/sluice/internal/netpoll"
 )
 
 // StreamThreshold is the largest Content-Length that RoundTrip still buffers when the caller
@@ -167,14 +169,15 @@ func RoundTrip(c *Conn, req *fasthttp.Request, resp *fasthttp.Response) error {
 		return c.fail(PhaseRequest, err)
 	}
 
-	if c.br.Buffered() == 0 {
-		// Let the other requests run before reading the answer: a read now would almost
-		// always find nothing yet (EAGAIN), costing a syscall and a park/wake through the
-		// netpoller; after the yield the response head is usually there and one read gets it.
-		// Without other runnable goroutines this returns at once. On a saturated core the
-		// yielded goroutines wait behind every runnable one, which lengthens the tail: bench
-		// case (a) measured ~15% more req/s and ~15% higher p99 with the yield than without
-		// (bench/README.md); the throughput wins.
+	if !netpoll.FIFO && c.br.Buffered() == 0 {
+		// Stock runtime only: let the other requests run before reading the answer. A read now
+		// would almost always find nothing yet (EAGAIN), costing a syscall and a park/wake
+		// through the netpoller; after the yield the response head is usually there. On a
+		// saturated core the yielded goroutines wait behind every runnable one, which
+		// lengthens the tail; with the stock poller's newest-first order it measured ~15% more
+		// req/s for ~15% more p99 (bench case a). With the FIFO poller of the shipped build
+		// (docs/netpoll-order.md) the yield turns against both: req/s fell by a third in half
+		// the rounds, so there the read parks and the poller wakes it in turn.
 		runtime.Gosched()
 	}
 

@@ -30,7 +30,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	sluiceBin = filepath.Join(dir, "sluice")
-	build := exec.Command("go", "build", "-o", sluiceBin, "github.com/sluicegw/sluice/cmd/sluice")
+	// the binary as `make build` makes it: toolchain/netpoll-flags.sh (FIFO netpoll)
+	flags, err := exec.Command("../../toolchain/netpoll-flags.sh").Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "toolchain/netpoll-flags.sh:", err)
+		os.Exit(1)
+	}
+	args := append([]string{"build"}, strings.Fields(string(flags))...)
+	build := exec.Command("go", append(args, "-o", sluiceBin, "github.com/sluicegw/sluice/cmd/sluice")...)
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build sluice:", err)
