@@ -6,7 +6,8 @@ DATA_DIR  ?= sluice-data
 CONFIG    ?=
 GOTEST_FLAGS ?= -timeout 15m
 # The shipped build: the runtime's network poller readies goroutines oldest first
-# (docs/netpoll-order.md). NETPOLL=stock builds with the stock runtime.
+# (docs/netpoll-order.md). NETPOLL=stock builds with the stock runtime, NETPOLL=auto falls back
+# to it where the toolchain cannot be patched (NETPOLL=fifo fails there).
 NETPOLL   ?= fifo
 export NETPOLL
 
@@ -15,7 +16,7 @@ export NETPOLL
 all: build
 
 build:
-	flags=$$(GO=$(GO) toolchain/netpoll-flags.sh) && $(GO) build $$flags -o $(BIN) ./cmd/sluice
+	flags=$$(GO='$(GO)' toolchain/netpoll-flags.sh) && $(GO) build $$flags -o $(BIN) ./cmd/sluice
 
 run: build
 	./$(BIN) start --data-dir $(DATA_DIR) $(if $(CONFIG),-c $(CONFIG))
@@ -42,7 +43,7 @@ vet:
 # again with the same flags, so it checks the poller order the shipped build gets.
 test: test-deps vet
 	$(GO) test $(GOTEST_FLAGS) ./...
-	flags=$$(GO=$(GO) toolchain/netpoll-flags.sh) && $(GO) test $(GOTEST_FLAGS) $$flags ./internal/netpoll/
+	flags=$$(GO='$(GO)' toolchain/netpoll-flags.sh) && $(GO) test $(GOTEST_FLAGS) $$flags ./internal/netpoll/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -200,7 +200,7 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 # Sluice and the engine reference are built as `make build` builds Sluice: NETPOLL=fifo (the
 # default) patches the runtime's poller order, NETPOLL=stock does not (docs/netpoll-order.md).
-GO_FLAGS=$("$ROOT/toolchain/netpoll-flags.sh") || die "toolchain/netpoll-flags.sh failed"
+GO_FLAGS=$(GO=go "$ROOT/toolchain/netpoll-flags.sh") || die "toolchain/netpoll-flags.sh failed"
 # shellcheck disable=SC2086 # GO_FLAGS is a list of flags
 gobuild() { go build $GO_FLAGS "$@"; }
 if [ -z "$SLUICE_BIN" ] && [ -n "$SLUICE_VARIANTS" ]; then
@@ -209,7 +209,13 @@ elif [ -z "$SLUICE_BIN" ] && [ -n "$SLUICE_REV" ]; then
   log "building Sluice at $SLUICE_REV ($(git -C "$ROOT" rev-parse --short "$SLUICE_REV"))"
   mkdir -p "$OUT/src"
   git -C "$ROOT" archive "$SLUICE_REV" | tar -x -C "$OUT/src"
-  (cd "$OUT/src" && gobuild -o "$OUT/sluice" ./cmd/sluice)
+  if [ -d "$OUT/src/internal/netpoll" ]; then
+    (cd "$OUT/src" && gobuild -o "$OUT/sluice" ./cmd/sluice)
+  else
+    # older than the FIFO poller: its unconditional upstream yield belongs with the stock order
+    log "$SLUICE_REV predates internal/netpoll: built with the stock runtime"
+    (cd "$OUT/src" && go build -o "$OUT/sluice" ./cmd/sluice)
+  fi
   rm -rf "$OUT/src"
   SLUICE_BIN="$OUT/sluice"
 elif [ -z "$SLUICE_BIN" ]; then
@@ -651,7 +657,10 @@ echo
 echo "Medians of $ROUNDS interleaved rounds, wrk -t1 -d$DURATION keep-alive, 100-byte responses;"
 echo "proxy on core $PROXY_CORE (nginx: 1 worker; Sluice: GOMAXPROCS=1), wrk and the nginx origin on core $LOAD_CORE."
 [ -n "$FH_PID" ] && echo "Row fasthttp (cases a, e): bench/fasthttpref, fasthttp.Server + HostClient with no routing or header work: the engine alone."
-echo "Built with NETPOLL=${NETPOLL:-fifo} (Sluice and fasthttp; sluice version: $("$SLUICE_BIN" version 2>/dev/null | sed 's/.*; //; s/)$//'))."
+for v in "${VARIANTS[@]}"; do
+  echo "Row ${v}: $("${VARIANT_BIN[$v]}" version 2>/dev/null | sed 's/.*; //; s/)$//')."
+done
+[ -n "$FH_PID" ] && echo "Row fasthttp built with NETPOLL=${NETPOLL:-fifo} (docs/netpoll-order.md)."
 echo "Cases: a one route · b limit-count+prometheus · c key-auth+proxy-rewrite+cors+request-id · d $D_ROUTES routes, $D_PATHS requested · e as a with $CONNS_E connections."
 echo
 cat "$TABLE"

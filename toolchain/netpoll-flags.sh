@@ -6,44 +6,56 @@
 #   go build $(toolchain/netpoll-flags.sh) -o bin/sluice ./cmd/sluice
 #   NETPOLL=stock toolchain/netpoll-flags.sh    # prints nothing: the stock runtime
 #
-# The change is made on a copy of the installed toolchain's runtime/netpoll_epoll.go, handed to
-# the go command with -overlay; GOROOT is never written. With NETPOLL=fifo (the default) a
-# toolchain whose file does not have the one line rewritten here (another Go version) is built
-# as it is, with a warning on stderr: the build never fails for it (internal/netpoll's test
-# checks whichever order a build got).
+# NETPOLL: fifo (the default) patches or fails; auto patches where it can and otherwise prints
+# nothing, with a warning on stderr (another Go version, or a system without epoll); stock
+# prints nothing. GO names the go command (default go): run the build with the same one, since
+# the overlay names a file of its GOROOT.
+#
+# The change is made on a copy of the toolchain's runtime/netpoll_epoll.go, handed to the go
+# command with -overlay; GOROOT is never written. The copy also defines
+# runtime.sluiceNetpollFIFO, which internal/netpoll links to under the build tag: a tagged build
+# without the overlay fails to link instead of claiming an order it does not have.
 set -euo pipefail
 
 mode=${NETPOLL:-fifo}
 case "$mode" in
   stock) exit 0 ;;
-  fifo) ;;
-  *) echo "toolchain/netpoll-flags.sh: NETPOLL must be fifo or stock, not '$mode'" >&2; exit 2 ;;
+  fifo|auto) ;;
+  *) echo "toolchain/netpoll-flags.sh: NETPOLL must be fifo, auto or stock, not '$mode'" >&2; exit 2 ;;
 esac
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root" # the toolchain go.mod selects
 go=${GO:-go}
+unpatchable() {
+  local msg="toolchain/netpoll-flags.sh: $1"
+  if [ "$mode" = fifo ]; then
+    echo "$msg; NETPOLL=stock builds with the stock runtime, NETPOLL=auto falls back to it" >&2
+    exit 1
+  fi
+  echo "$msg: building with the stock network poller order" >&2
+  exit 0
+}
+goos=$("$go" env GOOS)
+gover=$("$go" env GOVERSION)
 goroot=$("$go" env GOROOT)
+# kqueue and the other pollers keep their order; only epoll's is rewritten
+[ "$goos" = linux ] || unpatchable "GOOS $goos has no epoll poller to patch"
 src="$goroot/src/runtime/netpoll_epoll.go"
-dir=${NETPOLL_OVERLAY_DIR:-$root/bin/.netpoll-fifo} # a dot directory: ./... patterns skip it
 
 # netpoll collects the goroutines whose descriptors epoll reported ready with gList.push, which
 # prepends: the list it returns runs newest first. Reversing it before the return hands them
 # to the scheduler in the kernel's ready-list order.
 want='	return toRun, delta'
-if [ "$("$go" env GOOS)" != linux ]; then
-  # kqueue and the other pollers keep their order; only epoll's is rewritten
-  msg="toolchain/netpoll-flags.sh: GOOS $("$go" env GOOS) has no epoll poller to patch"
-  echo "$msg: building with the stock network poller order" >&2
-  exit 0
-fi
-if [ ! -f "$src" ] || [ "$(grep -cxF "$want" "$src")" != 1 ]; then
-  msg="toolchain/netpoll-flags.sh: $src (Go $("$go" env GOVERSION)) has no single '$want' line"
-  echo "$msg: building with the stock network poller order" >&2
-  exit 0
-fi
+[ -f "$src" ] && [ "$(grep -cxF "$want" "$src")" = 1 ] \
+  || unpatchable "$src ($gover) has no single '$want' line"
 
+dir=${NETPOLL_OVERLAY_DIR:-$root/bin/.netpoll-fifo} # a dot directory: ./... patterns skip it
+case "$dir" in /*) ;; *) dir="$root/$dir" ;; esac
+dir="$dir/$gover"
 mkdir -p "$dir"
-tmp=$(mktemp "$dir/.netpoll_epoll.go.XXXXXX")
+tmp=$(mktemp "$dir/.tmp.XXXXXX")
+trap 'rm -f "$tmp" "$tmp.json"' EXIT
 awk -v want="$want" '
   $0 == want {
     print "\t// Sluice (toolchain/netpoll-flags.sh): oldest ready first, as epoll reported them."
@@ -55,8 +67,17 @@ awk -v want="$want" '
     next
   }
   { print }
+  END {
+    print ""
+    print "// sluiceNetpollFIFO marks a runtime built with toolchain/netpoll-flags.sh; Sluice'"'"'s"
+    print "// internal/netpoll links to it under the build tag sluice_fifo_netpoll."
+    print "//"
+    print "//go:linkname sluiceNetpollFIFO"
+    print "func sluiceNetpollFIFO() bool { return true }"
+  }
 ' "$src" >"$tmp"
-# Written only when changed, so the go command's cache keeps matching.
+# Replaced only when changed: concurrent runs (go test ./... and the e2e build) write the same
+# bytes, and a reader never sees a half-written file.
 if cmp -s "$tmp" "$dir/netpoll_epoll.go"; then rm -f "$tmp"; else mv -f "$tmp" "$dir/netpoll_epoll.go"; fi
 printf '{"Replace":{"%s":"%s"}}\n' "$src" "$dir/netpoll_epoll.go" >"$tmp.json"
 if cmp -s "$tmp.json" "$dir/overlay.json"; then rm -f "$tmp.json"; else mv -f "$tmp.json" "$dir/overlay.json"; fi

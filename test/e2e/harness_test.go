@@ -31,7 +31,10 @@ func TestMain(m *testing.M) {
 	}
 	sluiceBin = filepath.Join(dir, "sluice")
 	// the binary as `make build` makes it: toolchain/netpoll-flags.sh (FIFO netpoll)
-	flags, err := exec.Command("../../toolchain/netpoll-flags.sh").Output()
+	script := exec.Command("../../toolchain/netpoll-flags.sh")
+	script.Env = append(os.Environ(), "GO=go") // the go command that builds below
+	script.Stderr = os.Stderr
+	flags, err := script.Output()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "toolchain/netpoll-flags.sh:", err)
 		os.Exit(1)
