@@ -39,11 +39,13 @@ test-deps:
 vet:
 	$(GO) vet ./...
 
-# The end-to-end tests build the binary as `make build` does; internal/netpoll's test is run
-# again with the same flags, so it checks the poller order the shipped build gets.
+# The end-to-end tests build the binary as `make build` does. The packages whose code depends
+# on the poller order run again with the same flags: internal/netpoll checks the order the
+# shipped build gets, internal/upstream and internal/proxy its request path.
+FIFO_PKGS := ./internal/netpoll/ ./internal/upstream/ ./internal/proxy/
 test: test-deps vet
 	$(GO) test $(GOTEST_FLAGS) ./...
-	flags=$$(GO='$(GO)' toolchain/netpoll-flags.sh) && $(GO) test $(GOTEST_FLAGS) $$flags ./internal/netpoll/
+	flags=$$(GO='$(GO)' toolchain/netpoll-flags.sh) && $(GO) test $(GOTEST_FLAGS) $$flags $(FIFO_PKGS)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -8,9 +8,11 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sluicegw/sluice/internal/model"
+	"github.com/sluicegw/sluice/internal/netpoll"
 )
 
 // APISIX keepalive_pool defaults (nginx_config.http.upstream in config-default.yaml).
@@ -92,6 +94,13 @@ type Conn struct {
 	timedOut bool
 	clean    bool // response read to its end and both sides allow keep-alive
 	body     Body
+
+	// raw is the socket of a plain TCP connection in a FIFO-netpoll build (writeAwait);
+	// await makes the next Write one; awaitErr is how the wait after it ended, for the Read
+	// that follows.
+	raw      syscall.RawConn
+	await    bool
+	awaitErr error
 }
 
 // Acquire returns a connection to n for one request: an idle pooled one, or a new one dialled
@@ -216,7 +225,11 @@ func (n *Node) dial(ctx context.Context, t Timeouts, sni string) (*Conn, error) 
 	}
 	n.pool.open.Add(1)
 	n.pool.dials.Add(1)
-	return &Conn{nc: nc, node: n, sni: sni}, nil
+	c := &Conn{nc: nc, node: n, sni: sni}
+	if tc, ok := nc.(*net.TCPConn); ok && netpoll.FIFO {
+		c.raw, _ = tc.SyscallConn()
+	}
+	return c, nil
 }
 
 // Release gives c back after a request. The connection returns to the node's idle pool only
@@ -349,17 +362,14 @@ func (n *Node) Dials() int { return int(n.pool.dials.Load()) }
 
 // Read reads from the node, allowing up to the Read timeout since the previous read.
 func (c *Conn) Read(p []byte) (int, error) {
-	if d := c.t.Read; d > 0 {
-		if now := monoNow(); d != c.rDur || time.Duration(now-c.rArm) >= d>>7 {
-			// re-arm at most every 1/128 of the timeout: the node gets between 127/128
-			// and all of it (nginx's timers are as coarse)
-			_ = c.nc.SetReadDeadline(time.Now().Add(d))
-			c.rArm, c.rDur = now, d
-		}
-	} else if c.rDur != 0 {
-		_ = c.nc.SetReadDeadline(time.Time{})
-		c.rDur = 0
+	if err := c.awaitErr; err != nil {
+		// the wait after writeAwait ran out of the same Read timeout, or the socket broke
+		c.awaitErr = nil
+		c.netRErr = err
+		c.timedOut = c.timedOut || isTimeout(err)
+		return 0, err
 	}
+	c.armRead()
 	n, err := c.nc.Read(p)
 	c.nread += int64(n)
 	if err != nil {
@@ -371,6 +381,21 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// armRead sets the read deadline for the Read timeout.
+func (c *Conn) armRead() {
+	if d := c.t.Read; d > 0 {
+		if now := monoNow(); d != c.rDur || time.Duration(now-c.rArm) >= d>>7 {
+			// re-arm at most every 1/128 of the timeout: the node gets between 127/128
+			// and all of it (nginx's timers are as coarse)
+			_ = c.nc.SetReadDeadline(time.Now().Add(d))
+			c.rArm, c.rDur = now, d
+		}
+	} else if c.rDur != 0 {
+		_ = c.nc.SetReadDeadline(time.Time{})
+		c.rDur = 0
+	}
+}
+
 // WriteAt lets the next Write use now (MonoNow) for its deadline check instead of reading the
 // clock. Only for a reading taken just before the request is written, when nothing can
 // block before its first write (no streamed body): a stale reading could skip a re-arm
@@ -379,6 +404,15 @@ func (c *Conn) WriteAt(now int64) { c.writeNow = now }
 
 // Write writes to the node, allowing up to the Send timeout for each write.
 func (c *Conn) Write(p []byte) (int, error) {
+	if c.await {
+		c.await = false
+		if n, done := c.writeAwait(p); done {
+			return n, nil
+		} else if n > 0 {
+			m, err := c.Write(p[n:])
+			return n + m, err
+		}
+	}
 	now := c.writeNow
 	c.writeNow = 0
 	if d := c.t.Send; d > 0 {
@@ -402,6 +436,45 @@ func (c *Conn) Write(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// writeAwait writes the last bytes of a request and parks until the node's answer is readable,
+// so the Read that follows gets it at once. Reading right after the write, as Go's net.Conn
+// does, finds nothing yet (a syscall returning EAGAIN) before it parks. With the stock
+// runtime the upstream yield avoids that read (RoundTrip); with the FIFO poller the yield does
+// not pay, and this does.
+//
+// The write is made inside RawConn.Read: the runtime clears the socket's readiness before the
+// first call of the function, so an answer arriving from the write on is seen, and nothing can
+// arrive before the request. done is false when the socket took only n of p's bytes (the
+// caller writes the rest the usual way) or failed (the usual way reports it).
+func (c *Conn) writeAwait(p []byte) (n int, done bool) {
+	c.armRead()
+	var werr error
+	wrote := false
+	rerr := c.raw.Read(func(fd uintptr) bool {
+		if wrote {
+			return true
+		}
+		wrote = true
+		for {
+			n, werr = syscall.Write(int(fd), p)
+			if werr != syscall.EINTR {
+				break
+			}
+		}
+		if n < 0 {
+			n = 0
+		}
+		// park only when all of p went out
+		return werr != nil || n < len(p)
+	})
+	c.written += int64(n)
+	if werr != nil || n < len(p) {
+		return n, false
+	}
+	c.awaitErr = rerr // nil when the answer is there
+	return n, true
 }
 
 // Reader is the buffered reader over c; bytes it holds belong to the node's stream (for a

@@ -156,11 +156,16 @@ func IsIdempotent(method []byte) bool {
 // Connection: close lets Release keep the connection.
 func RoundTrip(c *Conn, req *fasthttp.Request, resp *fasthttp.Response) error {
 	c.written, c.nread, c.netWErr, c.netRErr, c.timedOut, c.clean = 0, 0, nil, nil, false, false
+	c.awaitErr = nil
 	c.body = Body{}
 
 	err := req.Write(c.bw)
 	if err == nil {
+		// FIFO poller: the write waits for the answer (writeAwait) when it is the request's
+		// only one: a node cannot have answered (early, say 413 to a long body) before it
+		c.await = c.raw != nil && c.written == 0 && c.br.Buffered() == 0
 		err = c.bw.Flush()
+		c.await = false
 	}
 	if err != nil {
 		if c.netWErr != nil || c.timedOut {

@@ -1,0 +1,132 @@
+package upstream
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// awaitPair is a Conn over a loopback TCP connection set up for writeAwait, and the node's end.
+func awaitPair(t *testing.T, read time.Duration) (*Conn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close(); peer.Close() })
+	raw, err := nc.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Conn{nc: nc, raw: raw, t: Timeouts{Send: 5 * time.Second, Read: read}}, peer
+}
+
+// The write returns once the answer is readable, and the read gets it.
+func TestWriteAwaitWaitsForTheAnswer(t *testing.T) {
+	c, peer := awaitPair(t, 5*time.Second)
+	const delay = 50 * time.Millisecond
+	go func() {
+		buf := make([]byte, 5)
+		if _, err := io.ReadFull(peer, buf); err == nil {
+			time.Sleep(delay)
+			peer.Write([]byte("answer"))
+		}
+	}()
+	start := time.Now()
+	c.await = true
+	if n, err := c.Write([]byte("hello")); n != 5 || err != nil {
+		t.Fatalf("Write: %d, %v", n, err)
+	}
+	if waited := time.Since(start); waited < delay {
+		t.Fatalf("Write returned after %v, before the answer (%v)", waited, delay)
+	}
+	buf := make([]byte, 16)
+	n, err := c.Read(buf)
+	if err != nil || string(buf[:n]) != "answer" {
+		t.Fatalf("Read: %q, %v", buf[:n], err)
+	}
+	if c.written != 5 || c.nread != 6 {
+		t.Fatalf("written %d, read %d", c.written, c.nread)
+	}
+}
+
+// A node that never answers: the wait ends with the Read timeout, and the Read after it
+// reports the timeout at once rather than waiting another one.
+func TestWriteAwaitReadTimeout(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	c, _ := awaitPair(t, timeout)
+	start := time.Now()
+	c.await = true
+	if n, err := c.Write([]byte("hello")); n != 5 || err != nil {
+		t.Fatalf("Write: %d, %v (a timeout belongs to the read)", n, err)
+	}
+	_, err := c.Read(make([]byte, 16))
+	if !isTimeout(err) || !c.timedOut || c.netRErr == nil {
+		t.Fatalf("Read: %v, timedOut %v", err, c.timedOut)
+	}
+	if took := time.Since(start); took > 3*timeout {
+		t.Fatalf("timed out after %v, want about %v", took, timeout)
+	}
+}
+
+// A request larger than the socket takes at once: the rest goes out the usual way (blocking
+// until the node reads), nothing is lost, and the answer is read.
+func TestWriteAwaitPartialWrite(t *testing.T) {
+	c, peer := awaitPair(t, 5*time.Second)
+	p := bytes.Repeat([]byte("0123456789abcdef"), 1<<19) // 8 MiB, more than loopback buffers hold
+	got := make(chan []byte, 1)
+	go func() {
+		time.Sleep(50 * time.Millisecond) // the raw write fills the buffers meanwhile
+		buf := make([]byte, len(p))
+		if _, err := io.ReadFull(peer, buf); err != nil {
+			got <- nil
+			return
+		}
+		got <- buf
+		peer.Write([]byte("ok"))
+	}()
+	c.await = true
+	if n, err := c.Write(p); n != len(p) || err != nil {
+		t.Fatalf("Write: %d of %d, %v", n, len(p), err)
+	}
+	if b := <-got; !bytes.Equal(b, p) {
+		t.Fatal("the node received other bytes than were written")
+	}
+	buf := make([]byte, 4)
+	n, err := io.ReadAtLeast(c, buf, 2)
+	if err != nil || string(buf[:n]) != "ok" {
+		t.Fatalf("Read: %q, %v", buf[:n], err)
+	}
+	if c.written != int64(len(p)) {
+		t.Fatalf("written %d, want %d", c.written, len(p))
+	}
+}
+
+// A node that closed the connection: the write succeeds or fails as the kernel says; either
+// way the Read reports the end, and nothing waits for a timeout.
+func TestWriteAwaitClosedByNode(t *testing.T) {
+	c, peer := awaitPair(t, 5*time.Second)
+	peer.Close()
+	time.Sleep(20 * time.Millisecond) // the FIN arrives
+	start := time.Now()
+	c.await = true
+	_, werr := c.Write([]byte("hello"))
+	_, rerr := c.Read(make([]byte, 16))
+	if werr == nil && rerr == nil {
+		t.Fatal("write and read to a closed node both succeeded")
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("took %v: waited for a timeout", took)
+	}
+}
