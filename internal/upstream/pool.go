@@ -407,6 +407,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if c.await {
 		c.await = false
 		if n, done := c.writeAwait(p); done {
+			c.writeNow = 0
 			return n, nil
 		} else if n > 0 {
 			m, err := c.Write(p[n:])
@@ -438,6 +439,30 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// awaitIdleMax bounds how long a pooled connection may have been idle for writeAwait: the wait
+// only notices data arriving from the write on, so a FIN or stray bytes the node sent while the
+// connection was idle would go unseen until the read timeout (a node that closes, say, on its
+// keep-alive timeout resets the connection when the request arrives, which is seen; one that
+// half-closes and keeps reading does not). Nodes keep idle connections open for seconds; under
+// load, where the saved syscall counts, pooled connections are reused within milliseconds.
+const awaitIdleMax = 50 * time.Millisecond
+
+// awaitable reports whether the request about to be written may use writeAwait: a read timeout
+// bounds the wait, and the connection is new or was idle for less than awaitIdleMax.
+func (c *Conn) awaitable() bool {
+	if c.t.Read <= 0 {
+		return false
+	}
+	if !c.reused {
+		return true
+	}
+	now := c.writeNow
+	if now == 0 {
+		now = monoNow()
+	}
+	return time.Duration(now-c.idleSince) < awaitIdleMax
+}
+
 // writeAwait writes the last bytes of a request and parks until the node's answer is readable,
 // so the Read that follows gets it at once. Reading right after the write, as Go's net.Conn
 // does, finds nothing yet (a syscall returning EAGAIN) before it parks. With the stock
@@ -445,9 +470,10 @@ func (c *Conn) Write(p []byte) (int, error) {
 // not pay, and this does.
 //
 // The write is made inside RawConn.Read: the runtime clears the socket's readiness before the
-// first call of the function, so an answer arriving from the write on is seen, and nothing can
-// arrive before the request. done is false when the socket took only n of p's bytes (the
-// caller writes the rest the usual way) or failed (the usual way reports it).
+// first call of the function, so an answer arriving from the write on is seen. Nothing can
+// arrive before the request on a new connection; awaitable covers pooled ones. done is false
+// when the socket took only n of p's bytes (the caller writes the rest the usual way) or
+// failed (the usual way reports it).
 func (c *Conn) writeAwait(p []byte) (n int, done bool) {
 	c.armRead()
 	var werr error

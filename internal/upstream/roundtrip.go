@@ -163,7 +163,7 @@ func RoundTrip(c *Conn, req *fasthttp.Request, resp *fasthttp.Response) error {
 	if err == nil {
 		// FIFO poller: the write waits for the answer (writeAwait) when it is the request's
 		// only one: a node cannot have answered (early, say 413 to a long body) before it
-		c.await = c.raw != nil && c.written == 0 && c.br.Buffered() == 0
+		c.await = c.raw != nil && c.written == 0 && c.br.Buffered() == 0 && c.awaitable()
 		err = c.bw.Flush()
 		c.await = false
 	}
