@@ -78,13 +78,12 @@ type Conn struct {
 	// The read/write deadlines as last armed: monoNow at arming and the timeout used. They
 	// survive in the pool, so a busy connection re-arms (a runtime timer update) only every
 	// 1/128 of its timeout, not per request; a changed timeout re-arms at once.
-	rArm, wArm int64
-	rDur, wDur time.Duration
-	idleSince  int64 // monoNow when released to the pool
-	writeNow   int64 // a monoNow reading the next Write may use instead of the clock (WriteAt)
-	served     int   // requests completed on the connection
-	reused     bool  // taken from the idle pool for the current request
-	inUse      bool
+	rdl, wdl  coarseDeadline
+	idleSince int64 // monoNow when released to the pool
+	writeNow  int64 // a monoNow reading the next Write may use instead of the clock (WriteAt)
+	served    int   // requests completed on the connection
+	reused    bool  // taken from the idle pool for the current request
+	inUse     bool
 
 	// per request, reset by RoundTrip
 	written  int64
@@ -382,17 +381,35 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 // armRead sets the read deadline for the Read timeout.
-func (c *Conn) armRead() {
-	if d := c.t.Read; d > 0 {
-		if now := monoNow(); d != c.rDur || time.Duration(now-c.rArm) >= d>>7 {
-			// re-arm at most every 1/128 of the timeout: the node gets between 127/128
-			// and all of it (nginx's timers are as coarse)
-			_ = c.nc.SetReadDeadline(time.Now().Add(d))
-			c.rArm, c.rDur = now, d
+func (c *Conn) armRead() { c.rdl.arm(c.nc, setReadDeadline, c.t.Read, 0) }
+
+// coarseDeadline is a read or write deadline as last armed: the monoNow reading at arming and
+// the timeout used.
+type coarseDeadline struct {
+	at  int64
+	dur time.Duration
+}
+
+func setReadDeadline(nc net.Conn, t time.Time) error  { return nc.SetReadDeadline(t) }
+func setWriteDeadline(nc net.Conn, t time.Time) error { return nc.SetWriteDeadline(t) }
+
+// arm gives nc's deadline timeout d (none when d <= 0) through set. It re-arms at most every
+// 1/128 of the timeout: the node gets between 127/128 and all of it (nginx's timers are as
+// coarse); a changed timeout re-arms at once. now is a monoNow reading, or 0 to read the clock.
+func (dl *coarseDeadline) arm(nc net.Conn, set func(net.Conn, time.Time) error, d time.Duration, now int64) {
+	if d <= 0 {
+		if dl.dur != 0 {
+			_ = set(nc, time.Time{})
+			dl.dur = 0
 		}
-	} else if c.rDur != 0 {
-		_ = c.nc.SetReadDeadline(time.Time{})
-		c.rDur = 0
+		return
+	}
+	if now == 0 {
+		now = monoNow()
+	}
+	if d != dl.dur || time.Duration(now-dl.at) >= d>>7 {
+		_ = set(nc, time.Now().Add(d))
+		dl.at, dl.dur = now, d
 	}
 }
 
@@ -414,20 +431,8 @@ func (c *Conn) Write(p []byte) (int, error) {
 			return n + m, err
 		}
 	}
-	now := c.writeNow
+	c.wdl.arm(c.nc, setWriteDeadline, c.t.Send, c.writeNow)
 	c.writeNow = 0
-	if d := c.t.Send; d > 0 {
-		if now == 0 {
-			now = monoNow()
-		}
-		if d != c.wDur || time.Duration(now-c.wArm) >= d>>7 {
-			_ = c.nc.SetWriteDeadline(time.Now().Add(d))
-			c.wArm, c.wDur = now, d
-		}
-	} else if c.wDur != 0 {
-		_ = c.nc.SetWriteDeadline(time.Time{})
-		c.wDur = 0
-	}
 	n, err := c.nc.Write(p)
 	c.written += int64(n)
 	if err != nil {
