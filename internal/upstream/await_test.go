@@ -32,11 +32,38 @@ func awaitPair(t *testing.T, read time.Duration) (*Conn, net.Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close(); peer.Close() })
-	raw, err := nc.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
+	c := &Conn{nc: nc, t: Timeouts{Send: 5 * time.Second, Read: read}}
+	c.setRaw(nc.(*net.TCPConn))
+	return c, peer
+}
+
+// A write that waits allocates nothing: it runs once per proxied request.
+func TestWriteAwaitAllocatesNothing(t *testing.T) {
+	c, peer := awaitPair(t, 5*time.Second)
+	go func() {
+		buf, ok := make([]byte, 5), []byte("ok")
+		for {
+			if _, err := io.ReadFull(peer, buf); err != nil {
+				return
+			}
+			if _, err := peer.Write(ok); err != nil {
+				return
+			}
+		}
+	}()
+	req, buf := []byte("hello"), make([]byte, 2)
+	allocs := testing.AllocsPerRun(200, func() {
+		c.await = true
+		if n, err := c.Write(req); n != len(req) || err != nil {
+			t.Fatalf("Write: %d, %v", n, err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatalf("Read: %v", err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per write and read, want 0", allocs)
 	}
-	return &Conn{nc: nc, raw: raw, t: Timeouts{Send: 5 * time.Second, Read: read}}, peer
 }
 
 // The write returns once the answer is readable, and the read gets it.

@@ -100,6 +100,21 @@ type Conn struct {
 	raw      syscall.RawConn
 	await    bool
 	awaitErr error
+	// awaitStep, bound once per connection, is the function writeAwait passes to raw.Read: a
+	// closure made per request would escape to the heap (one allocation per request). aw is
+	// its state for the current write.
+	awaitStep func(fd uintptr) bool
+	aw        awaitWrite
+}
+
+// awaitWrite is the state of one writeAwait: the bytes to write, how many went out, the
+// write's error, and whether the write was made (a second call of awaitStep, after the
+// wait, only ends raw.Read).
+type awaitWrite struct {
+	p     []byte
+	n     int
+	err   error
+	wrote bool
 }
 
 // Acquire returns a connection to n for one request: an idle pooled one, or a new one dialled
@@ -226,7 +241,7 @@ func (n *Node) dial(ctx context.Context, t Timeouts, sni string) (*Conn, error) 
 	n.pool.dials.Add(1)
 	c := &Conn{nc: nc, node: n, sni: sni}
 	if tc, ok := nc.(*net.TCPConn); ok && netpoll.FIFO {
-		c.raw, _ = tc.SyscallConn()
+		c.setRaw(tc)
 	}
 	return c, nil
 }
@@ -481,31 +496,43 @@ func (c *Conn) awaitable() bool {
 // failed (the usual way reports it).
 func (c *Conn) writeAwait(p []byte) (n int, done bool) {
 	c.armRead()
-	var werr error
-	wrote := false
-	rerr := c.raw.Read(func(fd uintptr) bool {
-		if wrote {
-			return true
-		}
-		wrote = true
-		for {
-			n, werr = syscall.Write(int(fd), p)
-			if werr != syscall.EINTR {
-				break
-			}
-		}
-		if n < 0 {
-			n = 0
-		}
-		// park only when all of p went out
-		return werr != nil || n < len(p)
-	})
+	c.aw = awaitWrite{p: p}
+	rerr := c.raw.Read(c.awaitStep)
+	n, werr := c.aw.n, c.aw.err
+	c.aw = awaitWrite{}
 	c.written += int64(n)
 	if werr != nil || n < len(p) {
 		return n, false
 	}
 	c.awaitErr = rerr // nil when the answer is there
 	return n, true
+}
+
+// setRaw makes c's writes to tc eligible for writeAwait.
+func (c *Conn) setRaw(tc *net.TCPConn) {
+	c.raw, _ = tc.SyscallConn()
+	c.awaitStep = c.stepAwait
+}
+
+// stepAwait is writeAwait's raw.Read function: the first call writes c.aw.p and asks to park
+// when all of it went out; the call after the wait ends the read.
+func (c *Conn) stepAwait(fd uintptr) bool {
+	aw := &c.aw
+	if aw.wrote {
+		return true
+	}
+	aw.wrote = true
+	for {
+		aw.n, aw.err = syscall.Write(int(fd), aw.p)
+		if aw.err != syscall.EINTR {
+			break
+		}
+	}
+	if aw.n < 0 {
+		aw.n = 0
+	}
+	// park only when all of p went out
+	return aw.err != nil || aw.n < len(aw.p)
 }
 
 // Reader is the buffered reader over c; bytes it holds belong to the node's stream (for a
