@@ -81,4 +81,12 @@ awk -v want="$want" '
 if cmp -s "$tmp" "$dir/netpoll_epoll.go"; then rm -f "$tmp"; else mv -f "$tmp" "$dir/netpoll_epoll.go"; fi
 printf '{"Replace":{"%s":"%s"}}\n' "$src" "$dir/netpoll_epoll.go" >"$tmp.json"
 if cmp -s "$tmp.json" "$dir/overlay.json"; then rm -f "$tmp.json"; else mv -f "$tmp.json" "$dir/overlay.json"; fi
-echo "-overlay=$dir/overlay.json -tags=sluice_fifo_netpoll"
+# A -tags on the command line replaces one in GOFLAGS: carry GOFLAGS' tags along (its entries
+# are always -flag=value).
+tags=sluice_fifo_netpoll
+for f in $("$go" env GOFLAGS); do
+  case "$f" in
+    -tags=?*|--tags=?*) tags="${f#*=},$tags" ;;
+  esac
+done
+echo "-overlay=$dir/overlay.json -tags=$tags"

@@ -41,6 +41,9 @@ type Extra interface {
 	UpstreamStatuses() []byte
 	// OriginalRequest is the request line's method and target as the client sent them.
 	OriginalRequest() (method, target []byte)
+	// RawRequestLine is the request line as received, for a request whose head could not be
+	// parsed (nginx logs $request as it got it); nil otherwise.
+	RawRequestLine() []byte
 }
 
 type escape uint8
@@ -360,6 +363,10 @@ func (l *Log) format(dst []byte, c plugin.Ctx) []byte {
 			dst = appendSeconds(dst, now.UnixMilli())
 		case varRequest:
 			if ex != nil {
+				if raw := ex.RawRequestLine(); raw != nil {
+					dst = l.escaped(dst, raw)
+					break
+				}
 				m, t := ex.OriginalRequest()
 				dst = l.escaped(dst, m)
 				dst = append(dst, ' ')

@@ -69,6 +69,8 @@ func (rc *reqCtx) OriginalRequest() (method, target []byte) {
 	return h.Method(), h.RequestURI()
 }
 
+func (rc *reqCtx) RawRequestLine() []byte { return rc.rawLine }
+
 func (hc *h2Ctx) BodyBytesSent() int64 { return hc.info.sent }
 
 func (hc *h2Ctx) UpstreamScheme() string {
@@ -100,6 +102,9 @@ func (hc *h2Ctx) UpstreamURI() []byte {
 }
 
 func (hc *h2Ctx) OriginalRequest() (method, target []byte) { return hc.method, hc.target }
+
+// RawRequestLine is nil: the HTTP/2 server refuses unparsable heads before the handler.
+func (hc *h2Ctx) RawRequestLine() []byte { return nil }
 
 func h2ShardKey(hc *h2Ctx) uint64 { return uint64(uintptr(unsafe.Pointer(hc)) >> 6) }
 

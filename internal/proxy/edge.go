@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/valyala/fasthttp"
@@ -20,6 +21,44 @@ import (
 // connection after it.
 func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	writeErrorPage(ctx, parseErrorStatus(ctx, err))
+	// Logged as nginx logs a refused request. A connection that sends nothing never gets here:
+	// sniffPreface closes it, unlogged, as nginx does.
+	if s.opts.AccessLog != nil {
+		rc := acquireReqCtx(s)
+		rc.fc = ctx
+		rc.scheme = "http"
+		rc.info.start = ctx.Time()
+		rc.initAddrs(ctx.RemoteAddr(), ctx.LocalAddr(), nil)
+		rc.rawLine = rawRequestLine(err.Error())
+		s.logAccess(rc, ctx.ConnID())
+		releaseReqCtx(rc)
+	}
+}
+
+// rawRequestLine is the request line quoted in a fasthttp head error, whose message ends
+// with ", contents: " and the buffer %q-quoted (its first 200 bytes, "...", its last 200 when
+// longer); nil when the message has none. The header itself may already be reset by then.
+func rawRequestLine(msg string) []byte {
+	const marker = ", contents: "
+	i := strings.Index(msg, marker)
+	if i < 0 {
+		return nil
+	}
+	q, err := strconv.QuotedPrefix(msg[i+len(marker):])
+	if err != nil {
+		return nil
+	}
+	b, err := strconv.Unquote(q)
+	if err != nil {
+		return nil
+	}
+	if j := strings.IndexAny(b, "\r\n"); j >= 0 {
+		b = b[:j]
+	}
+	if b == "" {
+		return nil
+	}
+	return []byte(b)
 }
 
 // parseErrorStatus maps a fasthttp parse error to nginx's answer. fasthttp's messages start

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -181,5 +182,22 @@ func TestSlowClients(t *testing.T) {
 	c2.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Fatalf("idle keep-alive connection: read %v, want EOF (closed by the gateway)", err)
+	}
+}
+
+func TestRawRequestLine(t *testing.T) {
+	long := "GET /" + strings.Repeat("a", 300) + " HTTP/1.1\r\nHost: a\r\n"
+	for _, tc := range []struct{ msg, want string }{
+		{`error when reading request headers: unsupported transfer-encoding: "gzip": buffer size=45, contents: "GET /te HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"`, "GET /te HTTP/1.1"},
+		{`error when reading request headers: read tcp 127.0.0.1:1->127.0.0.1:2: i/o timeout: buffer size=27, contents: "GET /slow HTTP/1.1\r\nHost: a\r\n"`, "GET /slow HTTP/1.1"},
+		{`error when reading request headers: cannot find http request method: buffer size=7, contents: "\x16\x03\x01\r\n\r\n"`, "\x16\x03\x01"},
+		{fmt.Sprintf(`error when reading request headers: x: buffer size=%d, contents: %q...%q`, len(long), long[:200], long[len(long)-200:]), long[:200]},
+		{`error when reading request headers: read tcp: i/o timeout`, ""},
+		{`error when reading request headers: x: buffer size=2, contents: "\r\n"`, ""},
+		{`error when reading request headers: x: buffer size=2, contents: "unterminated`, ""},
+	} {
+		if got := string(rawRequestLine(tc.msg)); got != tc.want {
+			t.Errorf("rawRequestLine(%q) = %q, want %q", tc.msg, got, tc.want)
+		}
 	}
 }

@@ -14,10 +14,7 @@ import (
 // answers as handleHTTP1, then forwarding by upstream scheme (h2forward.go).
 func (s *Server) handleHTTP2(rw http.ResponseWriter, r *http.Request) {
 	rw.Header().Set("Server", s.opts.ServerName)
-	if st := s.checkH2Request(r); st != 0 {
-		writeErrorPageH2(rw, st)
-		return
-	}
+	st := s.checkH2Request(r)
 	hc := acquireH2Ctx(s, rw, r)
 	defer releaseH2Ctx(hc)
 	w := &hc.w // records the status for the log phase
@@ -34,8 +31,14 @@ func (s *Server) handleHTTP2(rw http.ResponseWriter, r *http.Request) {
 		realIP = s2b(vs[0])
 	}
 	hc.addrs = newClientAddrs(&s.trusted, peer, local, realIP)
-	if !hc.normalize() {
-		writeErrorPageH2(w, http.StatusBadRequest)
+	if st == 0 && !hc.normalize() {
+		st = http.StatusBadRequest
+	}
+	if st != 0 {
+		hc.method = append(hc.method[:0], r.Method...) // for the log line (normalize sets them)
+		hc.target = append(hc.target[:0], r.RequestURI...)
+		writeErrorPageH2(w, st)
+		s.logAccess(hc, h2ShardKey(hc)) // as nginx logs what it refuses; no route, no plugins
 		return
 	}
 	if s.opts.MaxBodyBytes > 0 && r.Body != nil && r.Body != http.NoBody {

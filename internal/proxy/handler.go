@@ -12,10 +12,7 @@ import (
 // handleHTTP1 is the HTTP/1.1 engine's handler: strict edge, normalization, one snapshot,
 // route match, plugin phases, forward.
 func (s *Server) handleHTTP1(fc *fasthttp.RequestCtx) {
-	if st := checkRequest(&fc.Request.Header); st != 0 {
-		s.reject(fc, st)
-		return
-	}
+	st := checkRequest(&fc.Request.Header)
 	if s.draining.Load() {
 		fc.SetConnectionClose()
 	}
@@ -40,8 +37,12 @@ func (s *Server) handleHTTP1(fc *fasthttp.RequestCtx) {
 	} else {
 		rc.initAddrs(fc.RemoteAddr(), fc.LocalAddr(), fc.Request.Header.Peek(s.opts.RealIPHeader))
 	}
-	if !rc.normalize() {
-		s.reject(fc, fasthttp.StatusBadRequest)
+	if st == 0 && !rc.normalize() {
+		st = fasthttp.StatusBadRequest
+	}
+	if st != 0 {
+		s.reject(fc, st)
+		s.logAccess(rc, fc.ConnID()) // as nginx logs what it refuses; no route, no plugins
 		releaseReqCtx(rc)
 		return
 	}

@@ -87,6 +87,7 @@ type reqState struct {
 	exitBody   io.Reader
 	exitSize   int64
 	exitSt     exitStream
+	rawLine    []byte // the request line of a head fasthttp could not parse (the access log)
 }
 
 var reqCtxPool = sync.Pool{New: func() any { return new(reqCtx) }}

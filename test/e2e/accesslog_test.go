@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -99,5 +101,69 @@ func TestAccessLogOff(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	if _, err := os.Stat(filepath.Join(n.dataDir, "logs", "access.log")); !os.IsNotExist(err) {
 		t.Errorf("access log exists with enable_access_log false: %v", err)
+	}
+}
+
+// Requests refused at the edge are logged as nginx logs them (status, no upstream), and a
+// connection that sent nothing before client_header_timeout is not.
+func TestAccessLogEdgeRejections(t *testing.T) {
+	p := newPorts(t)
+	logPath := filepath.Join(t.TempDir(), "access.log")
+	extra := fmt.Sprintf("nginx_config:\n  http:\n    access_log: %s\n    access_log_format: '$request $status $upstream_addr'\n    client_header_timeout: 1s\n", logPath)
+	n := startNode(t, p, p.configYAML(keyConfig(), extra), "")
+	waitFor(t, n.proxyURL("/ready"), func(st int, _ string) bool { return st == 404 })
+	addr := fmt.Sprintf("127.0.0.1:%d", p.Proxy)
+
+	exchange := func(raw string) string {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, raw); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(c) // every refusal closes the connection
+		return string(b)
+	}
+	for _, tc := range []struct{ raw, status, line string }{
+		{"TRACE /t HTTP/1.1\r\nHost: a\r\n\r\n", "405", `TRACE /t HTTP/1.1 405 -`},                          // checkRequest
+		{"GET /bad%zz HTTP/1.1\r\nHost: a\r\n\r\n", "400", `GET /bad%zz HTTP/1.1 400 -`},                    // target
+		{"GET /te HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", "501", `GET /te HTTP/1.1 501 -`}, // fasthttp's parser
+		{"GET /slow HTTP/1.1\r\nHost: a\r\n", "408", `GET /slow HTTP/1.1 408 -`},                            // a head cut short
+		{"\x16\x03\x01\x00\xa5\r\n\r\n", "400", `\x16\x03\x01\x00\xA5 400 -`},                               // TLS to the plain port
+	} {
+		if got := exchange(tc.raw); !strings.HasPrefix(got, "HTTP/1.1 "+tc.status+" ") {
+			t.Fatalf("%q: answered %q, want %s", tc.raw, got, tc.status)
+		}
+		waitForFile(t, logPath, regexp.MustCompile(regexp.QuoteMeta(tc.line)))
+	}
+
+	// HTTP/2 (h2c): CONNECT is refused there too
+	req, _ := http.NewRequest("CONNECT", n.proxyURL("/"), nil)
+	resp, err := h2cClient(nil).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 405 || resp.ProtoMajor != 2 {
+		t.Fatalf("h2c CONNECT: %s %d, want HTTP/2 405", resp.Proto, resp.StatusCode)
+	}
+	waitForFile(t, logPath, regexp.MustCompile(`CONNECT \S* HTTP/2\.0 405 -`))
+
+	// nothing sent: closed at client_header_timeout, no line; a request after it is the next
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent.SetDeadline(time.Now().Add(5 * time.Second))
+	io.ReadAll(silent)
+	silent.Close()
+	do(t, "GET", n.proxyURL("/after-silent"), "", "")
+	log := waitForFile(t, logPath, regexp.MustCompile(`GET /after-silent HTTP/1\.1 404 -`))
+	if got := strings.Count(log, " 408 -\n"); got != 1 {
+		t.Fatalf("access log has %d lines with 408, want 1 (the head cut short, not the silent connection):\n%s", got, log)
 	}
 }
