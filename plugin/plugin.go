@@ -140,3 +140,12 @@ type Ctx interface {
 type RemoteAddrSetter interface {
 	SetRemoteAddr(addr netip.Addr, port uint16)
 }
+
+// BodyLimiter is implemented by a Ctx whose request body limit a plugin may set for the current
+// request, as client-control sets nginx's client_max_body_size in rewrite: a body that turns
+// out longer than n bytes while it is read (chunked) is answered 413; 0 lifts the limit. The
+// gateway-wide limit (nginx_config.http.client_max_body_size) has already refused a longer
+// Content-Length before any plugin ran, as nginx does. Optional, like RemoteAddrSetter.
+type BodyLimiter interface {
+	SetMaxBodySize(n int64)
+}

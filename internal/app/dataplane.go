@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -46,8 +48,13 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 	if n.access, err = n.openAccessLog(ctx, httpConf); err != nil {
 		return err
 	}
+	maxBody, err := byteSize(httpConf["client_max_body_size"])
+	if err != nil {
+		return fmt.Errorf("nginx_config.http.client_max_body_size: %w", err)
+	}
 	o := proxy.Options{
 		AccessLog:               n.access,
+		MaxBodyBytes:            maxBody,
 		Addrs:                   cfg.ProxyAddrs(),
 		ServerName:              "sluice/" + Version,
 		Logger:                  n.log.With("component", "proxy"),
@@ -128,6 +135,39 @@ func stringList(v any) []string {
 		out = append(out, strings.TrimSpace(stringOf(e)))
 	}
 	return out
+}
+
+// byteSize reads an nginx size: bytes, or a number with k, m or g (any case); absent is 0.
+func byteSize(v any) (int64, error) {
+	switch x := v.(type) {
+	case nil:
+		return 0, nil
+	case int:
+		if x >= 0 {
+			return int64(x), nil
+		}
+	case float64:
+		if x >= 0 && x == math.Trunc(x) && x < math.MaxInt64 {
+			return int64(x), nil
+		}
+	case string:
+		num, shift := strings.TrimSpace(x), 0
+		if num != "" {
+			switch num[len(num)-1] {
+			case 'k', 'K':
+				num, shift = num[:len(num)-1], 10
+			case 'm', 'M':
+				num, shift = num[:len(num)-1], 20
+			case 'g', 'G':
+				num, shift = num[:len(num)-1], 30
+			}
+		}
+		n, err := strconv.ParseInt(num, 10, 64)
+		if err == nil && n >= 0 && n <= math.MaxInt64>>shift {
+			return n << shift, nil
+		}
+	}
+	return 0, fmt.Errorf("%#v is not a size (bytes, or a number with k, m or g)", v)
 }
 
 // duration reads an nginx time ("240s", "1m", "500ms", a bare number of seconds).

@@ -172,7 +172,7 @@ func (s *Server) prepareBody(rc *reqCtx, req *fasthttp.Request) bool {
 	if cl <= 0 && cl != -1 {
 		return true
 	}
-	rc.body = clientBody{r: fc.RequestBodyStream(), conn: fc.Conn(), timeout: s.opts.ClientBodyTimeout}
+	rc.body = clientBody{r: fc.RequestBodyStream(), conn: fc.Conn(), timeout: s.opts.ClientBodyTimeout, limit: &rc.maxBody}
 	rc.bodyBuf = bodyBufPool.Get().(*[]byte)
 	buf := *rc.bodyBuf
 	n := 0
@@ -202,6 +202,9 @@ func (s *Server) prepareBody(rc *reqCtx, req *fasthttp.Request) bool {
 // bodyErrorStatus is nginx's answer to a failed request body: 408 when the client stalled
 // past client_body_timeout, else 400 (bad chunk syntax, a reset).
 func bodyErrorStatus(err error) int {
+	if errors.Is(err, errMaxBodySize) {
+		return fasthttp.StatusRequestEntityTooLarge
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return fasthttp.StatusRequestTimeout
@@ -320,9 +323,12 @@ type clientBody struct {
 	conn    interface{ SetReadDeadline(time.Time) error }
 	timeout time.Duration
 	armed   time.Time
-	n       int64
-	failed  bool
-	err     error
+	// limit is the request's client_max_body_size, read as the body arrives: a plugin may
+	// set it (plugin.BodyLimiter) after the body reader was made. nil or 0: unlimited.
+	limit  *int64
+	n      int64
+	failed bool
+	err    error
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
@@ -335,11 +341,17 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.r.Read(p)
 	b.n += int64(n)
+	if b.limit != nil && *b.limit > 0 && b.n > *b.limit {
+		err = errMaxBodySize
+	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		b.failed, b.err = true, err
 	}
 	return n, err
 }
+
+// errMaxBodySize is a body longer than client_max_body_size, found while reading it (413).
+var errMaxBodySize = errors.New("request body larger than client_max_body_size")
 
 // responseStream feeds a streamed upstream body to fasthttp's response writer, which frames
 // it (chunked when the length is unknown, flushing after every chunk) after the handler

@@ -57,6 +57,8 @@ type h2Ctx struct {
 	status   int
 	respBody []byte
 	reqBody  bufferedBody
+	limBody  limitedBody // the client's body under maxBody
+	maxBody  int64       // client_max_body_size for this request: the gateway's or a plugin's
 	plug     pluginState
 	info     reqInfo // plugin.RequestInfo (reqinfo.go)
 	// A plugin's choices (pluginctx_upstream.go).

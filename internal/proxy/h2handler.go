@@ -1,12 +1,14 @@
 package proxy
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"strconv"
 
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/snapshot"
+	"github.com/sluicegw/sluice/plugin"
 )
 
 // handleHTTP2 is the HTTP/2 engine's handler: the edge checks net/http leaves to Sluice,
@@ -41,9 +43,11 @@ func (s *Server) handleHTTP2(rw http.ResponseWriter, r *http.Request) {
 		s.logAccess(hc, h2ShardKey(hc)) // as nginx logs what it refuses; no route, no plugins
 		return
 	}
-	if s.opts.MaxBodyBytes > 0 && r.Body != nil && r.Body != http.NoBody {
-		// rw itself: MaxBytesReader tells the server to close the connection through it
-		r.Body = http.MaxBytesReader(rw, r.Body, s.opts.MaxBodyBytes)
+	hc.maxBody = s.opts.MaxBodyBytes
+	if r.Body != nil && r.Body != http.NoBody {
+		// read under the limit as it stands then: a plugin may set it (SetMaxBodySize)
+		hc.limBody = limitedBody{r: r.Body, limit: &hc.maxBody}
+		r.Body = &hc.limBody
 	}
 	// log runs once the response was handed to the stream, also when it was aborted
 	defer func() {
@@ -52,6 +56,32 @@ func (s *Server) handleHTTP2(rw http.ResponseWriter, r *http.Request) {
 	}()
 	s.serveH2Request(w, hc)
 }
+
+// limitedBody is an HTTP/2 request body held to client_max_body_size as it is read.
+type limitedBody struct {
+	r     io.ReadCloser
+	n     int64
+	limit *int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if *b.limit > 0 && b.n > *b.limit {
+		return n, errMaxBodySize
+	}
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.r.Close() }
+
+// SetMaxBodySize sets client_max_body_size for this request (plugin.BodyLimiter).
+func (hc *h2Ctx) SetMaxBodySize(n int64) { hc.maxBody = n }
+
+var (
+	_ plugin.BodyLimiter = (*h2Ctx)(nil)
+	_ plugin.BodyLimiter = (*reqCtx)(nil)
+)
 
 // checkH2Request applies the HTTP/1.1 edge's target and Host rules; the HTTP/2 server has
 // already refused malformed framing and connection-specific fields. CONNECT (no :path) is

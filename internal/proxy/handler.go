@@ -20,6 +20,7 @@ func (s *Server) handleHTTP1(fc *fasthttp.RequestCtx) {
 	rc.fc = fc
 	rc.scheme = "http"
 	rc.info.start = fc.Time()
+	rc.maxBody = s.opts.MaxBodyBytes
 	if tc, ok := fc.Conn().(*trackedConn); ok {
 		tc.reqs.Add(1) // per connection: no counter shared across cores
 		if !tc.addrsSet {
@@ -40,6 +41,9 @@ func (s *Server) handleHTTP1(fc *fasthttp.RequestCtx) {
 	if st == 0 && !rc.normalize() {
 		st = fasthttp.StatusBadRequest
 	}
+	if st == 0 && tooLong(fc.Request.Header.ContentLength(), s.opts.MaxBodyBytes) {
+		st = fasthttp.StatusRequestEntityTooLarge // nginx's find-config check: before any plugin
+	}
 	if st != 0 {
 		s.reject(fc, st)
 		s.logAccess(rc, fc.ConnID()) // as nginx logs what it refuses; no route, no plugins
@@ -53,6 +57,11 @@ func (s *Server) handleHTTP1(fc *fasthttp.RequestCtx) {
 	}
 	s.runLog(rc)
 	releaseReqCtx(rc)
+}
+
+// tooLong reports a declared Content-Length over client_max_body_size limit (0: none).
+func tooLong(contentLength int, limit int64) bool {
+	return limit > 0 && int64(contentLength) > limit
 }
 
 // reject answers a request refused at the edge and closes the connection: its framing cannot

@@ -196,7 +196,7 @@ func (rc *reqCtx) Body() ([]byte, error) {
 		return ps.body, nil
 	}
 	// rc.body is free until forward's prepareBody, which reads the body put back here
-	rc.body = clientBody{r: src, conn: fc.Conn(), timeout: rc.srv.opts.ClientBodyTimeout}
+	rc.body = clientBody{r: src, conn: fc.Conn(), timeout: rc.srv.opts.ClientBodyTimeout, limit: &rc.maxBody}
 	buf, err := ps.readBody(&rc.body)
 	if err != nil {
 		return nil, err
@@ -213,6 +213,9 @@ func (rc *reqCtx) setBodyStream(b []byte) {
 // SetBody replaces the forwarded request body; the client's, if unread, is replaced unread
 // (fasthttp still drains it off the connection).
 func (rc *reqCtx) SetBody(b []byte) { rc.setBodyStream(rc.plug.replaceBody(b)) }
+
+// SetMaxBodySize sets client_max_body_size for this request (plugin.BodyLimiter).
+func (rc *reqCtx) SetMaxBodySize(n int64) { rc.maxBody = n }
 
 // bodyBroken reports a request whose body was partly consumed by a failed Body call.
 func (ps *pluginState) bodyBroken() bool {

@@ -151,11 +151,13 @@ func Listen(o Options) (*Server, error) {
 		IdleTimeout: o.KeepaliveTimeout,
 		// send_timeout: bounds writing a buffered response; a streamed one re-arms it
 		// per chunk (responseStream).
-		WriteTimeout:                  o.SendTimeout,
-		ReadBufferSize:                o.MaxHeaderBytes,
-		WriteBufferSize:               16 << 10,
-		StreamRequestBody:             true,
-		MaxRequestBodySize:            maxBody(o.MaxBodyBytes),
+		WriteTimeout:      o.SendTimeout,
+		ReadBufferSize:    o.MaxHeaderBytes,
+		WriteBufferSize:   16 << 10,
+		StreamRequestBody: true,
+		// client_max_body_size is the handler's: a plugin may raise it for a request
+		// (client-control), so fasthttp reads any length (the body is streamed).
+		MaxRequestBodySize:            maxBody(0),
 		DisablePreParseMultipartForm:  true,
 		NoDefaultContentType:          true,
 		NoDefaultDate:                 false,

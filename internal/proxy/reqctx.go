@@ -88,6 +88,7 @@ type reqState struct {
 	exitSize   int64
 	exitSt     exitStream
 	rawLine    []byte // the request line of a head fasthttp could not parse (the access log)
+	maxBody    int64  // client_max_body_size for this request: the gateway's or a plugin's
 }
 
 var reqCtxPool = sync.Pool{New: func() any { return new(reqCtx) }}

@@ -25,6 +25,8 @@ type Ctx struct {
 	ReqHeader   http.Header
 	ReqBody     []byte
 	UpstreamHdr string // set by SetUpstreamHost
+	// MaxBodySize is what SetMaxBodySize set (plugin.BodyLimiter); -1 until it is called.
+	MaxBodySize int64
 
 	ExitStatus int
 	ExitBody   []byte
@@ -50,14 +52,18 @@ type Ctx struct {
 func New() *Ctx {
 	return &Ctx{MethodV: "GET", Path: "/", Query: url.Values{}, HostV: "localhost",
 		Remote: netip.MustParseAddr("127.0.0.1"), SchemeV: "http",
-		ReqHeader: http.Header{}, RespHdr: http.Header{}, StatusV: 200,
+		ReqHeader: http.Header{}, RespHdr: http.Header{}, StatusV: 200, MaxBodySize: -1,
 		Info: Info{Start: time.Now(), UpLatency: -1}}
 }
 
 var (
 	_ plugin.Ctx              = (*Ctx)(nil)
 	_ plugin.RemoteAddrSetter = (*Ctx)(nil)
+	_ plugin.BodyLimiter      = (*Ctx)(nil)
 )
+
+// SetMaxBodySize records n in MaxBodySize.
+func (c *Ctx) SetMaxBodySize(n int64) { c.MaxBodySize = n }
 
 func (c *Ctx) Lookup(v *plugin.Var) ([]byte, bool) {
 	switch v.Kind {

@@ -23,15 +23,6 @@ func init() {
 	})
 }
 
-// ctxKey types this package's per-request keys, so no other package can collide with them.
-type ctxKey uint8
-
-// MaxBodySizeKey is the per-request key (plugin.Ctx Get) under which the rewrite phase records
-// the request body limit in bytes, an int64, 0 meaning unlimited: nginx's client_max_body_size
-// for this request. The runtime enforces it while reading a body of unknown length (chunked),
-// answering 413 once more bytes arrive; a declared Content-Length over it is refused here.
-const MaxBodySizeKey ctxKey = 1
-
 type config struct {
 	MaxBodySize *int64 `json:"max_body_size"`
 }
@@ -53,8 +44,8 @@ func newClientControl(raw json.RawMessage, _ plugin.Env) (any, error) {
 	return cc, nil
 }
 
-// Rewrite refuses a declared body over the limit with 413 and records the limit for the body
-// reader.
+// Rewrite refuses a declared body over the limit with 413 and sets the limit the body is read
+// under (plugin.BodyLimiter), which also holds a chunked body to it.
 func (cc *ClientControl) Rewrite(c plugin.Ctx) {
 	if cc.maxBodySize < 0 {
 		return // APISIX does nothing without max_body_size
@@ -65,7 +56,12 @@ func (cc *ClientControl) Rewrite(c plugin.Ctx) {
 			return
 		}
 	}
-	c.Set(MaxBodySizeKey, cc.maxBodySize)
+	bl, ok := c.(plugin.BodyLimiter)
+	if !ok {
+		c.Exit(503, nil) // APISIX: the limit could not be set
+		return
+	}
+	bl.SetMaxBodySize(cc.maxBodySize)
 }
 
 // declaredLength is the request's Content-Length, when it has a valid one (saturating at

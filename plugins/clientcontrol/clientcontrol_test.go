@@ -26,15 +26,15 @@ func TestRewrite(t *testing.T) {
 	for _, tc := range []struct {
 		name, conf, length string // length "": no Content-Length (chunked or no body)
 		status             int    // 0: passes
-		limit              any    // recorded under MaxBodySizeKey
+		limit              int64  // set through plugin.BodyLimiter; -1: not set
 	}{
-		{name: "within", conf: `{"max_body_size":5}`, length: "5", limit: int64(5)},
-		{name: "over", conf: `{"max_body_size":5}`, length: "6", status: 413},
-		{name: "huge", conf: `{"max_body_size":5}`, length: "99999999999999999999999", status: 413},
-		{name: "chunked", conf: `{"max_body_size":5}`, limit: int64(5)},
-		{name: "unlimited", conf: `{"max_body_size":0}`, length: "1048576000", limit: int64(0)},
-		{name: "not configured", conf: `{}`, length: "1048576000"},
-		{name: "invalid length", conf: `{"max_body_size":5}`, length: "6x", limit: int64(5)},
+		{name: "within", conf: `{"max_body_size":5}`, length: "5", limit: 5},
+		{name: "over", conf: `{"max_body_size":5}`, length: "6", status: 413, limit: -1},
+		{name: "huge", conf: `{"max_body_size":5}`, length: "99999999999999999999999", status: 413, limit: -1},
+		{name: "chunked", conf: `{"max_body_size":5}`, limit: 5},
+		{name: "unlimited", conf: `{"max_body_size":0}`, length: "1048576000", limit: 0},
+		{name: "not configured", conf: `{}`, length: "1048576000", limit: -1},
+		{name: "invalid length", conf: `{"max_body_size":5}`, length: "6x", limit: 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := plugintest.New()
@@ -49,8 +49,8 @@ func TestRewrite(t *testing.T) {
 			if tc.status != 0 && c.ExitBody != nil {
 				t.Fatalf("exit body %q, want nginx's page", c.ExitBody)
 			}
-			if got := c.Get(MaxBodySizeKey); got != tc.limit {
-				t.Fatalf("limit %v (%T), want %v", got, got, tc.limit)
+			if c.MaxBodySize != tc.limit {
+				t.Fatalf("limit %d, want %d", c.MaxBodySize, tc.limit)
 			}
 		})
 	}
