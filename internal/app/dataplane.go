@@ -11,6 +11,7 @@ import (
 	"github.com/sluicegw/sluice/internal/proxy"
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/snapshot"
+	"github.com/sluicegw/sluice/internal/upstream"
 	"github.com/sluicegw/sluice/plugin"
 )
 
@@ -21,12 +22,18 @@ const defaultShutdownTimeout = 240 * time.Second
 // from (it follows the store until ctx ends).
 func (n *Node) startDataPlane(ctx context.Context) error {
 	cfg := n.cfg
+	httpConf, _ := cfg.NginxConfig["http"].(map[string]any)
+	pool, err := upstreamPool(httpConf["upstream"])
+	if err != nil {
+		return fmt.Errorf("nginx_config.http.upstream: %w", err)
+	}
 	n.view.syncPlugins(n.plugins.Enabled(), 0)
 	go n.view.probeEtcd(ctx, n.store, cfg.Deployment.Etcd.Prefix+"/routes")
 	n.snapshots = snapshot.New(n.store, snapshot.Options{
-		Prefix:     cfg.Deployment.Etcd.Prefix,
-		RouterMode: router.Mode(cfg.Apisix.Router.HTTP),
-		Logger:     n.log,
+		UpstreamPool: pool,
+		Prefix:       cfg.Deployment.Etcd.Prefix,
+		RouterMode:   router.Mode(cfg.Apisix.Router.HTTP),
+		Logger:       n.log,
 		// A plugin runs when its package implements New (and its node-level Start, if any,
 		// succeeded); a route naming one that does not fails closed. Plugins left out of
 		// the node's `plugins:` list are ignored, as APISIX does.
@@ -43,8 +50,6 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 		CloseGrace: 5 * time.Second,
 	})
 	n.view.snaps.Store(n.snapshots)
-	httpConf, _ := cfg.NginxConfig["http"].(map[string]any)
-	var err error
 	if n.access, err = n.openAccessLog(ctx, httpConf); err != nil {
 		return err
 	}
@@ -135,6 +140,54 @@ func stringList(v any) []string {
 		out = append(out, strings.TrimSpace(stringOf(e)))
 	}
 	return out
+}
+
+// upstreamPool reads nginx_config.http.upstream, the keepalive pool of upstreams without
+// keepalive_pool: keepalive (idle connections per node), keepalive_requests,
+// keepalive_timeout. Absent keys keep APISIX's defaults (320, 1000, 60s).
+func upstreamPool(v any) (upstream.PoolDefaults, error) {
+	var d upstream.PoolDefaults
+	if v == nil {
+		return d, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return d, fmt.Errorf("%#v is not a map", v)
+	}
+	for _, f := range []struct {
+		key string
+		dst *int
+	}{{"keepalive", &d.Size}, {"keepalive_requests", &d.Requests}} {
+		v, ok := m[f.key]
+		if !ok || v == nil {
+			continue
+		}
+		n, ok := positiveInt(v)
+		if !ok {
+			return d, fmt.Errorf("%s: %#v is not a positive number", f.key, v)
+		}
+		*f.dst = n
+	}
+	if t, ok := m["keepalive_timeout"]; ok && t != nil {
+		if d.Idle = duration(t); d.Idle <= 0 {
+			return d, fmt.Errorf("keepalive_timeout: %#v is not a time (60s, 1m, or seconds)", t)
+		}
+	}
+	return d, nil
+}
+
+// positiveInt reads a count > 0: a YAML number, or a string of digits (an ${{ENV}} value).
+func positiveInt(v any) (int, bool) {
+	switch x := v.(type) {
+	case int:
+		return x, x > 0
+	case float64:
+		return int(x), x > 0 && x == math.Trunc(x) && x <= math.MaxInt32
+	case string:
+		n, err := strconv.Atoi(strings.TrimSpace(x))
+		return n, err == nil && n > 0
+	}
+	return 0, false
 }
 
 // byteSize reads an nginx size: bytes, or a number with k, m or g (any case); absent is 0.

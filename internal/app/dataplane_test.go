@@ -1,6 +1,11 @@
 package app
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/sluicegw/sluice/internal/upstream"
+)
 
 func TestByteSize(t *testing.T) {
 	for _, tc := range []struct {
@@ -31,5 +36,29 @@ func TestByteSize(t *testing.T) {
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("byteSize(%#v) = %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
 		}
+	}
+}
+
+func TestUpstreamPool(t *testing.T) {
+	got, err := upstreamPool(map[string]any{"keepalive": 64, "keepalive_requests": "500", "keepalive_timeout": "30s"})
+	if err != nil || got != (upstream.PoolDefaults{Size: 64, Requests: 500, Idle: 30 * time.Second}) {
+		t.Fatalf("upstreamPool = %+v, %v", got, err)
+	}
+	if got, err := upstreamPool(nil); err != nil || got != (upstream.PoolDefaults{}) {
+		t.Fatalf("absent: %+v, %v; want APISIX's defaults (zero)", got, err)
+	}
+	if got, err := upstreamPool(map[string]any{"keepalive_timeout": 5}); err != nil || got.Idle != 5*time.Second || got.Size != 0 {
+		t.Fatalf("timeout in seconds: %+v, %v", got, err)
+	}
+	for _, bad := range []map[string]any{
+		{"keepalive": 0}, {"keepalive": -3}, {"keepalive": "many"}, {"keepalive": 1.5},
+		{"keepalive_requests": true}, {"keepalive_timeout": "soon"}, {"keepalive_timeout": 0},
+	} {
+		if _, err := upstreamPool(bad); err == nil {
+			t.Errorf("upstreamPool(%v): no error", bad)
+		}
+	}
+	if _, err := upstreamPool("320"); err == nil {
+		t.Error("a string for the whole section: no error")
 	}
 }

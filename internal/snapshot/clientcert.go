@@ -15,8 +15,9 @@ import (
 // The compiled upstream is reused while the upstream itself is unchanged, so replacing the
 // ssl object takes effect when the upstream (or its owner) is next written.
 func (b *builder) newUpstream(key string, spec *model.Upstream) (*upstream.Upstream, error) {
+	opt := upstream.Options{Pool: b.o.UpstreamPool}
 	if spec.TLS == nil || spec.TLS.ClientCertID == "" {
-		return upstream.New(key, spec)
+		return upstream.NewWithOptions(key, spec, opt)
 	}
 	id := string(spec.TLS.ClientCertID)
 	o := b.ix.get(model.SSLs, id)
@@ -39,5 +40,6 @@ func (b *builder) newUpstream(key string, spec *model.Upstream) (*upstream.Upstr
 	if err != nil {
 		return nil, fmt.Errorf("tls.client_cert_id %s: %w", id, err)
 	}
-	return upstream.NewWithOptions(key, spec, upstream.Options{ClientCert: &cert})
+	opt.ClientCert = &cert
+	return upstream.NewWithOptions(key, spec, opt)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/sluicegw/sluice/internal/model"
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/store"
+	"github.com/sluicegw/sluice/internal/upstream"
 )
 
 // DefaultDebounce is the minimum interval between two builds: a burst of writes costs one
@@ -41,6 +42,9 @@ type Options struct {
 	// Definition.Start returned on it (Env.Shared; nil without Start). Optional.
 	Node   plugin.Node
 	Shared func(plugin string) any
+	// UpstreamPool is the keepalive pool of upstreams without keepalive_pool
+	// (nginx_config.http.upstream); zero fields are APISIX's defaults.
+	UpstreamPool upstream.PoolDefaults
 	// CloseGrace delays closing the plugin instances a new snapshot no longer uses, so
 	// requests still running on the previous snapshot finish with them open (0: at once).
 	CloseGrace time.Duration

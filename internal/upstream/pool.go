@@ -33,10 +33,28 @@ type poolConfig struct {
 	idle     time.Duration
 }
 
-// newPoolConfig fills APISIX's defaults for an absent pool or zero fields.
-func newPoolConfig(k *model.KeepalivePool) poolConfig {
+// PoolDefaults is the keepalive pool of an upstream without keepalive_pool: APISIX's
+// nginx_config.http.upstream (keepalive, keepalive_requests, keepalive_timeout). A zero field
+// is APISIX's default.
+type PoolDefaults struct {
+	Size     int
+	Requests int
+	Idle     time.Duration
+}
+
+// newPoolConfig is k, or d for an absent pool; zero fields are APISIX's defaults.
+func newPoolConfig(k *model.KeepalivePool, d PoolDefaults) poolConfig {
 	c := poolConfig{DefaultPoolSize, DefaultPoolRequests, DefaultPoolIdle}
 	if k == nil {
+		if d.Size > 0 {
+			c.size = d.Size
+		}
+		if d.Requests > 0 {
+			c.requests = d.Requests
+		}
+		if d.Idle > 0 {
+			c.idle = d.Idle
+		}
 		return c
 	}
 	if k.Size > 0 {

@@ -75,6 +75,8 @@ type Options struct {
 	// Dial, when set, replaces the TCP dial to a node: in-memory benchmarks use it to take
 	// the kernel out of a measurement. The snapshot compiler never sets it.
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// Pool is the keepalive pool when the spec has no keepalive_pool.
+	Pool PoolDefaults
 }
 
 // New compiles spec. When prev is the previous compile of the same key with an identical
@@ -135,7 +137,7 @@ func NewWithOptions(key string, spec *model.Upstream, opt Options) (*Upstream, e
 	}
 	u.retryTO = seconds(spec.RetryTimeout)
 	u.timeout = fillTimeouts(spec.Timeout, Timeouts{DefaultTimeout, DefaultTimeout, DefaultTimeout})
-	u.pool = newPoolConfig(spec.KeepalivePool)
+	u.pool = newPoolConfig(spec.KeepalivePool, opt.Pool)
 
 	if u.scheme == "https" || u.scheme == "grpcs" {
 		if u.tlsConf, err = clientTLS(spec.TLS, opt.ClientCert); err != nil {
