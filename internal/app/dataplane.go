@@ -69,6 +69,7 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 		MatchURIEncodedSlash:    extraBool(cfg.Apisix.Extra, "match_uri_encoded_slash"),
 		RealIPFrom:              stringList(httpConf["real_ip_from"]),
 		RealIPHeader:            stringOf(httpConf["real_ip_header"]),
+		RealIPRecursive:         onOff(httpConf["real_ip_recursive"]),
 		ClientHeaderTimeout:     duration(httpConf["client_header_timeout"]),
 		KeepaliveTimeout:        duration(httpConf["keepalive_timeout"]),
 		ClientBodyTimeout:       duration(httpConf["client_body_timeout"]),
@@ -123,6 +124,17 @@ func (n *Node) stopProxy() {
 func extraBool(m map[string]any, key string) bool {
 	b, _ := m[key].(bool)
 	return b
+}
+
+// onOff reads an nginx flag: "on" (or YAML true) is true; anything else, absent included, off.
+func onOff(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case string:
+		return strings.EqualFold(strings.TrimSpace(x), "on")
+	}
+	return false
 }
 
 func stringOf(v any) string {

@@ -201,3 +201,43 @@ func TestRawRequestLine(t *testing.T) {
 		}
 	}
 }
+
+// nginx's realip module over a header value from a trusted peer (ngx_http_get_forwarded_addr).
+func TestTrustedPeersRealIP(t *testing.T) {
+	tp, err := parseTrusted([]string{"127.0.0.1", "10.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		v         string
+		recursive bool
+		want      string // "" : no address read
+	}{
+		{"203.0.113.7", false, "203.0.113.7"},
+		{" 203.0.113.7 ", false, "203.0.113.7"},
+		{"203.0.113.7:5678", false, "203.0.113.7"},
+		{"[2001:db8::1]:443", false, "2001:db8::1"},
+		{"[2001:db8::1]", false, "2001:db8::1"},
+		{"::ffff:203.0.113.7", false, "203.0.113.7"},
+		{"198.51.100.1, 10.1.1.1", false, "10.1.1.1"},    // off: the rightmost
+		{"198.51.100.1, 10.1.1.1", true, "198.51.100.1"}, // on: past the trusted one
+		{"198.51.100.1,10.1.1.1 ,127.0.0.1", true, "198.51.100.1"},
+		{"192.0.2.9, 198.51.100.1, 10.1.1.1", true, "198.51.100.1"}, // stops at the first untrusted
+		{"10.2.2.2, 10.1.1.1", true, "10.2.2.2"},                    // all trusted: the leftmost
+		{"bogus, 10.1.1.1", true, "10.1.1.1"},                       // an unreadable one ends the walk
+		{"198.51.100.1, bogus", true, ""},
+		{"", false, ""},
+		{" , ", false, ""},
+	} {
+		got, ok := tp.realIP([]byte(tc.v), tc.recursive)
+		if tc.want == "" {
+			if ok {
+				t.Errorf("realIP(%q, %v) = %v, want none", tc.v, tc.recursive, got)
+			}
+			continue
+		}
+		if !ok || got.String() != tc.want {
+			t.Errorf("realIP(%q, %v) = %v, %v; want %s", tc.v, tc.recursive, got, ok, tc.want)
+		}
+	}
+}

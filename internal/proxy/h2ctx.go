@@ -113,8 +113,8 @@ type clientAddrs struct {
 }
 
 // newClientAddrs derives the addresses as reqCtx.initAddrs does: the configured real-IP
-// header from a trusted peer replaces $remote_addr (real_ip_recursive off).
-func newClientAddrs(t *trustedPeers, peer, local net.Addr, realIP []byte) clientAddrs {
+// header from a trusted peer replaces $remote_addr (trustedPeers.realIP).
+func newClientAddrs(t *trustedPeers, peer, local net.Addr, realIP []byte, recursive bool) clientAddrs {
 	var a clientAddrs
 	switch p := peer.(type) {
 	case *net.TCPAddr:
@@ -130,8 +130,8 @@ func newClientAddrs(t *trustedPeers, peer, local net.Addr, realIP []byte) client
 	a.remote = a.peer.Addr()
 	a.trusted = a.peerUnix && t.unix || t.contains(a.peer.Addr())
 	if a.trusted && len(realIP) > 0 {
-		if ip, err := netip.ParseAddr(b2s(trimOWS(realIP))); err == nil {
-			a.remote = ip.Unmap()
+		if ip, ok := t.realIP(realIP, recursive); ok {
+			a.remote = ip
 		}
 	}
 	return a

@@ -32,7 +32,7 @@ func (s *Server) handleHTTP2(rw http.ResponseWriter, r *http.Request) {
 	if vs := r.Header.Values(s.opts.RealIPHeader); len(vs) > 0 {
 		realIP = s2b(vs[0])
 	}
-	hc.addrs = newClientAddrs(&s.trusted, peer, local, realIP)
+	hc.addrs = newClientAddrs(&s.trusted, peer, local, realIP, s.opts.RealIPRecursive)
 	if st == 0 && !hc.normalize() {
 		st = http.StatusBadRequest
 	}

@@ -69,6 +69,9 @@ type Options struct {
 	RealIPFrom []string
 	// RealIPHeader is nginx real_ip_header (default X-Real-IP).
 	RealIPHeader string
+	// RealIPRecursive is nginx real_ip_recursive: the header's addresses are read right to
+	// left past the trusted ones (default off: its rightmost address).
+	RealIPRecursive bool
 
 	// ClientHeaderTimeout bounds reading a request's line and headers (nginx
 	// client_header_timeout, 60 s); KeepaliveTimeout closes an idle keep-alive connection
@@ -472,6 +475,51 @@ func parseTrusted(list []string) (trustedPeers, error) {
 		t.prefixes = append(t.prefixes, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return t, nil
+}
+
+// realIP reads the real_ip_header value v of a trusted peer as nginx's realip module does
+// (ngx_http_get_forwarded_addr): the rightmost address of the list (separated by commas or
+// spaces; a port after it is dropped), and with recursive, while that address is trusted
+// too, the one left of it. ok is false when no address could be read: the peer's stays.
+func (t *trustedPeers) realIP(v []byte, recursive bool) (addr netip.Addr, ok bool) {
+	for {
+		end := len(v)
+		for end > 0 && isListSep(v[end-1]) {
+			end--
+		}
+		start := end
+		for start > 0 && !isListSep(v[start-1]) {
+			start--
+		}
+		a, good := parseAddrMaybePort(v[start:end])
+		if !good {
+			return addr, ok
+		}
+		addr, ok = a, true
+		if !recursive || start == 0 || !t.contains(a) {
+			return addr, ok
+		}
+		v = v[:start]
+	}
+}
+
+func isListSep(c byte) bool { return c == ' ' || c == ',' || c == '\t' }
+
+// parseAddrMaybePort parses "1.2.3.4", "1.2.3.4:80", "::1", "[::1]" or "[::1]:80".
+func parseAddrMaybePort(b []byte) (netip.Addr, bool) {
+	s := b2s(b)
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	if len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' {
+		if a, err := netip.ParseAddr(s[1 : len(s)-1]); err == nil {
+			return a.Unmap(), true
+		}
+	}
+	return netip.Addr{}, false
 }
 
 func (t *trustedPeers) contains(a netip.Addr) bool {

@@ -156,7 +156,7 @@ func newConnAddrs(t *trustedPeers, peer, local net.Addr) connAddrs {
 }
 
 // initAddrs fills the peer, local and $remote_addr (real_ip module semantics: the configured
-// header from a trusted peer replaces the address; real_ip_recursive off).
+// header from a trusted peer replaces the address, trustedPeers.realIP).
 func (rc *reqCtx) initAddrs(peer, local net.Addr, realIP []byte) {
 	a := newConnAddrs(&rc.srv.trusted, peer, local)
 	rc.setAddrs(&a, realIP)
@@ -168,8 +168,8 @@ func (rc *reqCtx) setAddrs(a *connAddrs, realIP []byte) {
 	rc.peer, rc.local, rc.peerUnix, rc.trusted = a.peer, a.local, a.peerUnix, a.trusted
 	rc.remote = rc.peer.Addr()
 	if rc.trusted && len(realIP) > 0 {
-		if ip, err := netip.ParseAddr(b2s(trimOWS(realIP))); err == nil {
-			rc.remote = ip.Unmap()
+		if ip, ok := rc.srv.trusted.realIP(realIP, rc.srv.opts.RealIPRecursive); ok {
+			rc.remote = ip
 		}
 	}
 }
