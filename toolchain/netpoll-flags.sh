@@ -82,11 +82,13 @@ if cmp -s "$tmp" "$dir/netpoll_epoll.go"; then rm -f "$tmp"; else mv -f "$tmp" "
 printf '{"Replace":{"%s":"%s"}}\n' "$src" "$dir/netpoll_epoll.go" >"$tmp.json"
 if cmp -s "$tmp.json" "$dir/overlay.json"; then rm -f "$tmp.json"; else mv -f "$tmp.json" "$dir/overlay.json"; fi
 # A -tags on the command line replaces one in GOFLAGS: carry GOFLAGS' tags along (its entries
-# are always -flag=value).
+# are always -flag=value; as for the go command, the last -tags counts).
 tags=sluice_fifo_netpoll
+gotags=
 for f in $("$go" env GOFLAGS); do
   case "$f" in
-    -tags=?*|--tags=?*) tags="${f#*=},$tags" ;;
+    -tags=*|--tags=*) gotags=${f#*=} ;;
   esac
 done
+[ -z "$gotags" ] || tags="$gotags,$tags"
 echo "-overlay=$dir/overlay.json -tags=$tags"

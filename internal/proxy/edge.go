@@ -21,18 +21,44 @@ import (
 // connection after it.
 func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	writeErrorPage(ctx, parseErrorStatus(ctx, err))
-	// Logged as nginx logs a refused request. A connection that sends nothing never gets here:
-	// sniffPreface closes it, unlogged, as nginx does.
-	if s.opts.AccessLog != nil {
-		rc := acquireReqCtx(s)
-		rc.fc = ctx
-		rc.scheme = "http"
-		rc.info.start = ctx.Time()
-		rc.initAddrs(ctx.RemoteAddr(), ctx.LocalAddr(), nil)
-		rc.rawLine = rawRequestLine(err.Error())
-		s.logAccess(rc, ctx.ConnID())
-		releaseReqCtx(rc)
+	// A connection that sends nothing never gets here: sniffPreface closes it, unlogged, as
+	// nginx does.
+	line := rawRequestLine(err.Error())
+	if line == nil && len(ctx.Request.Header.RawHeaders()) == 0 {
+		// fasthttp reset the request (a body that failed while it was read ahead): its
+		// line would read as the defaults, "GET /"
+		line = noRequestLine
 	}
+	s.logRefused(ctx, line)
+}
+
+var noRequestLine = []byte("-")
+
+// handleExpect answers Expect: 100-continue: a declared body over client_max_body_size is
+// refused with 413 before the client sends it, as nginx does, instead of being invited.
+func (s *Server) handleExpect(ctx *fasthttp.RequestCtx) int {
+	if tooLong(ctx.Request.Header.ContentLength(), s.opts.MaxBodyBytes) {
+		writeErrorPage(ctx, fasthttp.StatusRequestEntityTooLarge)
+		s.logRefused(ctx, nil)
+		return fasthttp.StatusRequestEntityTooLarge // fasthttp closes the connection
+	}
+	return fasthttp.StatusContinue
+}
+
+// logRefused writes the access log line of a request the engine answered before the handler
+// ran, as nginx logs a refused request; line, when set, is $request as received.
+func (s *Server) logRefused(ctx *fasthttp.RequestCtx, line []byte) {
+	if s.opts.AccessLog == nil {
+		return
+	}
+	rc := acquireReqCtx(s)
+	rc.fc = ctx
+	rc.scheme = "http"
+	rc.info.start = ctx.Time()
+	rc.initAddrs(ctx.RemoteAddr(), ctx.LocalAddr(), nil)
+	rc.rawLine = line
+	s.logAccess(rc, ctx.ConnID())
+	releaseReqCtx(rc)
 }
 
 // rawRequestLine is the request line quoted in a fasthttp head error, whose message ends
@@ -40,17 +66,20 @@ func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 // longer); nil when the message has none. The header itself may already be reset by then.
 func rawRequestLine(msg string) []byte {
 	const marker = ", contents: "
-	i := strings.Index(msg, marker)
-	if i < 0 {
-		return nil
-	}
-	q, err := strconv.QuotedPrefix(msg[i+len(marker):])
-	if err != nil {
-		return nil
-	}
-	b, err := strconv.Unquote(q)
-	if err != nil {
-		return nil
+	// the error's own text (a header value it quotes) may hold the marker too: the first
+	// one followed by a quoted string is the buffer's
+	var b string
+	for rest := msg; ; {
+		i := strings.Index(rest, marker)
+		if i < 0 {
+			return nil
+		}
+		rest = rest[i+len(marker):]
+		if q, err := strconv.QuotedPrefix(rest); err == nil {
+			if b, err = strconv.Unquote(q); err == nil {
+				break
+			}
+		}
 	}
 	if j := strings.IndexAny(b, "\r\n"); j >= 0 {
 		b = b[:j]

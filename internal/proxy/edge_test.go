@@ -193,6 +193,7 @@ func TestRawRequestLine(t *testing.T) {
 		{`error when reading request headers: cannot find http request method: buffer size=7, contents: "\x16\x03\x01\r\n\r\n"`, "\x16\x03\x01"},
 		{fmt.Sprintf(`error when reading request headers: x: buffer size=%d, contents: %q...%q`, len(long), long[:200], long[len(long)-200:]), long[:200]},
 		{`error when reading request headers: read tcp: i/o timeout`, ""},
+		{`error when reading request headers: unsupported transfer-encoding: "x, contents: \"y\"": buffer size=9, contents: "GET /m HTTP/1.1\r\n"`, "GET /m HTTP/1.1"}, // the marker inside the error's own text
 		{`error when reading request headers: x: buffer size=2, contents: "\r\n"`, ""},
 		{`error when reading request headers: x: buffer size=2, contents: "unterminated`, ""},
 	} {

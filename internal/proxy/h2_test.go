@@ -330,3 +330,37 @@ func TestH2ClientResetEndsUpstream(t *testing.T) {
 		t.Fatal("the node's connection stayed open after the client reset its stream")
 	}
 }
+
+// A grpc call cut by its read timeout while the client's body is still open: the HTTP/2
+// transport reads the body after the handler returned, so that reader must not be part of the
+// pooled context (it was: the late read found it reset and crashed the process).
+func TestH2LateBodyReadAfterCancelledCall(t *testing.T) {
+	up := h2cOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // never answers, never reads the body
+	})
+	_, addr := startProxy(t, Options{},
+		testRoute{id: "grpc", uri: "/svc/*", up: &model.Upstream{Scheme: "grpc", Nodes: nodes(up)},
+			timeout: &model.Timeout{Connect: 1, Send: 1, Read: 0.3}},
+	)
+	c := h2c()
+	for i := 0; i < 5; i++ {
+		pr, pw := io.Pipe()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+addr+"/svc/Silent", pr)
+		req.Header.Set("Content-Type", "application/grpc")
+		go func() { io.WriteString(pw, "hello") }() // then the client keeps the stream open
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusGatewayTimeout {
+			t.Fatalf("call %d: status %d %q", i, resp.StatusCode, b[:min(len(b), 40)])
+		}
+		time.Sleep(200 * time.Millisecond)
+		pw.Close()
+		cancel()
+	}
+	time.Sleep(500 * time.Millisecond) // the late reads happen here
+}

@@ -57,8 +57,7 @@ type h2Ctx struct {
 	status   int
 	respBody []byte
 	reqBody  bufferedBody
-	limBody  limitedBody // the client's body under maxBody
-	maxBody  int64       // client_max_body_size for this request: the gateway's or a plugin's
+	limBody  *limitedBody // the client's body under client_max_body_size; nil without a body
 	plug     pluginState
 	info     reqInfo // plugin.RequestInfo (reqinfo.go)
 	// A plugin's choices (pluginctx_upstream.go).

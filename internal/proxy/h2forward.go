@@ -42,7 +42,7 @@ func (s *Server) forwardH2ToH1(w http.ResponseWriter, hc *h2Ctx, u *upstream.Ups
 	defer body.release()
 	if err := body.prepare(r, rctl, req, s.opts.ClientBodyTimeout); err != nil {
 		s.log.Info("client request body", "error", err, "route", rt.ID)
-		s.gatewayErrorH2(w, hc, h2BodyErrorStatus(err))
+		s.gatewayErrorH2(w, hc, bodyErrorStatus(err))
 		return
 	}
 	idempotent := upstream.IsIdempotent(hc.method)
@@ -70,7 +70,7 @@ func (s *Server) forwardH2ToH1(w http.ResponseWriter, hc *h2Ctx, u *upstream.Ups
 		}
 		if body.cb.failed {
 			s.log.Info("client request body", "error", body.cb.err, "route", rt.ID)
-			s.gatewayErrorH2(w, hc, h2BodyErrorStatus(body.cb.err))
+			s.gatewayErrorH2(w, hc, bodyErrorStatus(body.cb.err))
 			return
 		}
 		if r.Context().Err() != nil {
@@ -250,7 +250,11 @@ func (s *Server) forwardH2(w http.ResponseWriter, hc *h2Ctx, u *upstream.Upstrea
 		}
 	}
 	if err != nil {
-		s.gatewayErrorH2(w, hc, upstream.Status(err))
+		st := upstream.Status(err)
+		if hc.limBody != nil && hc.limBody.over.Load() {
+			st = http.StatusRequestEntityTooLarge // the call failed on the client's body
+		}
+		s.gatewayErrorH2(w, hc, st)
 		return
 	}
 	defer resp.Body.Close()
@@ -340,14 +344,6 @@ func abortStream(body io.Closer) {
 	panic(http.ErrAbortHandler)
 }
 
-// h2BodyErrorStatus is bodyErrorStatus plus client_max_body_size (413).
-func h2BodyErrorStatus(err error) int {
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return http.StatusRequestEntityTooLarge
-	}
-	return bodyErrorStatus(err)
-}
 
 // h2RequestBody is the client's body for an HTTP/1.1 node, read like the HTTP/1.1 engine's
 // (prepareBody): up to bodyBufferSize first, so a body that fits is sent with a length and

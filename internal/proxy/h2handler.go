@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/snapshot"
@@ -43,11 +44,12 @@ func (s *Server) handleHTTP2(rw http.ResponseWriter, r *http.Request) {
 		s.logAccess(hc, h2ShardKey(hc)) // as nginx logs what it refuses; no route, no plugins
 		return
 	}
-	hc.maxBody = s.opts.MaxBodyBytes
 	if r.Body != nil && r.Body != http.NoBody {
-		// read under the limit as it stands then: a plugin may set it (SetMaxBodySize)
-		hc.limBody = limitedBody{r: r.Body, limit: &hc.maxBody}
-		r.Body = &hc.limBody
+		// A reader of its own, not part of the pooled hc: the HTTP/2 transport of a grpc
+		// node may still read it after the handler returned (a cancelled call).
+		hc.limBody = &limitedBody{r: r.Body}
+		hc.limBody.limit.Store(s.opts.MaxBodyBytes)
+		r.Body = hc.limBody
 	}
 	// log runs once the response was handed to the stream, also when it was aborted
 	defer func() {
@@ -57,17 +59,21 @@ func (s *Server) handleHTTP2(rw http.ResponseWriter, r *http.Request) {
 	s.serveH2Request(w, hc)
 }
 
-// limitedBody is an HTTP/2 request body held to client_max_body_size as it is read.
+// limitedBody is an HTTP/2 request body held to client_max_body_size as it is read. The
+// limit is atomic: a plugin sets it on the handler's goroutine while a transport goroutine
+// may be reading.
 type limitedBody struct {
 	r     io.ReadCloser
 	n     int64
-	limit *int64
+	limit atomic.Int64
+	over  atomic.Bool // the body went past the limit (a grpc call failing on it is a 413)
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.n += int64(n)
-	if *b.limit > 0 && b.n > *b.limit {
+	if l := b.limit.Load(); l > 0 && b.n > l {
+		b.over.Store(true)
 		return n, errMaxBodySize
 	}
 	return n, err
@@ -76,7 +82,11 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 func (b *limitedBody) Close() error { return b.r.Close() }
 
 // SetMaxBodySize sets client_max_body_size for this request (plugin.BodyLimiter).
-func (hc *h2Ctx) SetMaxBodySize(n int64) { hc.maxBody = n }
+func (hc *h2Ctx) SetMaxBodySize(n int64) {
+	if hc.limBody != nil {
+		hc.limBody.limit.Store(n)
+	}
+}
 
 var (
 	_ plugin.BodyLimiter = (*h2Ctx)(nil)

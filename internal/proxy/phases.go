@@ -60,6 +60,9 @@ func (s *Server) runBeforeProxy(rc *reqCtx) (answered bool) {
 	if !beforeProxy(&rc.plug, rc) {
 		return false
 	}
+	if rc.plug.bodyBroken() {
+		rc.fc.SetConnectionClose() // part of the body was read: the rest is not, as nginx closes
+	}
 	s.runHeaderFilter(rc)
 	return true
 }

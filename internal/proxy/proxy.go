@@ -170,8 +170,9 @@ func Listen(o Options) (*Server, error) {
 		SecureErrorLogMessage: false,
 		ConnState:             s.connState,
 		Logger:                fasthttpLogger{o.Logger},
-		// The handler answers Expect: 100-continue itself only when it forwards a body.
-		ContinueHandler: func(*fasthttp.RequestHeader) bool { return true },
+		// Expect: 100-continue is answered 100 unless the declared body is over
+		// client_max_body_size (413, handleExpect).
+		ExpectHandler: s.handleExpect,
 	}
 	s.h2 = newH2Engine(s)
 	for _, addr := range o.Addrs {
