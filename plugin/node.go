@@ -54,6 +54,17 @@ type NodeStatus struct {
 	Connections ConnStats
 	// Ready: the first complete configuration snapshot is live.
 	Ready bool
+	// UpstreamHealth is every upstream node under a started health checker (apisix_upstream_status).
+	UpstreamHealth []UpstreamNodeHealth
+}
+
+// UpstreamNodeHealth is one checked node: Name is the etcd key of the upstream's owner
+// (/apisix/upstreams/1, /apisix/routes/1 for an inline upstream).
+type UpstreamNodeHealth struct {
+	Name    string
+	IP      string
+	Port    int
+	Healthy bool
 }
 
 // ConnStats are nginx stub_status's counters.

@@ -147,6 +147,12 @@ func (v *nodeView) Status() plugin.NodeStatus {
 			st.ModifyIndexes["max_modify_index"] = top
 			st.ModifyIndexes["prev_index"] = s.Revision
 			st.ModifyIndexes["x_etcd_index"] = s.Revision
+			for _, h := range snapshot.Health(s) {
+				for _, n := range h.Nodes {
+					st.UpstreamHealth = append(st.UpstreamHealth, plugin.UpstreamNodeHealth{
+						Name: h.Name, IP: n.Host, Port: n.Port, Healthy: n.Healthy()})
+				}
+			}
 		}
 	}
 	return st

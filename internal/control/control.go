@@ -29,13 +29,11 @@ type Options struct {
 // New returns the control API handler.
 func New(o Options) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/healthcheck", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, []any{})
-	})
 	mux.HandleFunc("GET /v1/schema", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, schemas(o))
 	})
 	if o.Snapshot != nil {
+		registerHealthViews(mux, o.Snapshot)
 		registerSnapshotViews(mux, o.Snapshot)
 		registerPluginViews(mux, o.Snapshot)
 		prefix := o.Prefix
@@ -43,6 +41,11 @@ func New(o Options) http.Handler {
 			prefix = "/apisix"
 		}
 		registerConfigViews(mux, o.Snapshot, prefix, o.Enabled)
+	}
+	if o.Snapshot == nil {
+		mux.HandleFunc("GET /v1/healthcheck", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, []any{}) // a control_plane node checks nothing
+		})
 	}
 	registerActions(mux, o.ReloadPlugins)
 	registerPprof(mux, o.EnablePprof)

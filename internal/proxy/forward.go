@@ -92,7 +92,7 @@ func (s *Server) forward(rc *reqCtx) (streaming bool) {
 			continue
 		}
 		rc.statuses = appendStatus(rc.statuses, upstream.Status(err))
-		rc.info.tryAnsweredMono(upstream.Status(err), 0)
+		rc.info.tryAnsweredMono(upstream.Status(err), err, 0)
 		s.log.Warn("upstream try failed", "route", r.ID, "node", n.Addr, "try", try+1, "error", err)
 		if try >= u.Retries() || !upstream.CanRetry(err, idempotent, rc.rewindBody()) ||
 			!deadline.IsZero() && time.Now().After(deadline) {
@@ -128,7 +128,7 @@ func (s *Server) forward(rc *reqCtx) (streaming bool) {
 		rc.rtt = time.Duration(now - rc.tryStart) // connect + response head, as APISIX's ewma measures
 	}
 	rc.statuses = appendStatus(rc.statuses, resp.StatusCode())
-	rc.info.tryAnsweredMono(resp.StatusCode(), now)
+	rc.info.tryAnsweredMono(resp.StatusCode(), nil, now)
 	return s.respond(rc, websocket)
 }
 

@@ -81,7 +81,7 @@ func (s *Server) forwardH2ToH1(w http.ResponseWriter, hc *h2Ctx, u *upstream.Ups
 			continue
 		}
 		hc.statuses = appendStatus(hc.statuses, upstream.Status(err))
-		hc.info.tryAnswered(upstream.Status(err))
+		hc.info.tryAnswered(upstream.Status(err), err)
 		s.log.Warn("upstream try failed", "route", rt.ID, "node", n.Addr, "try", try+1, "error", err)
 		if try >= u.Retries() || !upstream.CanRetry(err, idempotent, body.rewind(req)) ||
 			!deadline.IsZero() && time.Now().After(deadline) {
@@ -109,7 +109,7 @@ func (s *Server) forwardH2ToH1(w http.ResponseWriter, hc *h2Ctx, u *upstream.Ups
 		rtt = time.Since(tryStart)
 	}
 	hc.statuses = appendStatus(hc.statuses, resp.StatusCode())
-	hc.info.tryAnswered(resp.StatusCode())
+	hc.info.tryAnswered(resp.StatusCode(), nil)
 	s.respondH1ToH2(w, rctl, hc, c, resp, rtt)
 	hc.info.bodyDone()
 }
@@ -230,7 +230,7 @@ func (s *Server) forwardH2(w http.ResponseWriter, hc *h2Ctx, u *upstream.Upstrea
 			return // the client reset the stream
 		}
 		hc.statuses = appendStatus(hc.statuses, upstream.Status(err))
-		hc.info.tryAnswered(upstream.Status(err))
+		hc.info.tryAnswered(upstream.Status(err), err)
 		s.log.Warn("upstream try failed", "route", rt.ID, "node", n.Addr, "try", try+1, "error", err)
 		if try >= u.Retries() || !upstream.IsConnectError(err) || body != nil && body.n.Load() > 0 ||
 			!deadline.IsZero() && time.Now().After(deadline) {
@@ -263,7 +263,7 @@ func (s *Server) forwardH2(w http.ResponseWriter, hc *h2Ctx, u *upstream.Upstrea
 		rtt = time.Since(tryStart)
 	}
 	hc.statuses = appendStatus(hc.statuses, resp.StatusCode)
-	hc.info.tryAnswered(resp.StatusCode)
+	hc.info.tryAnswered(resp.StatusCode, nil)
 	s.respondH2(w, hc, resp)
 	hc.info.bodyDone()
 	hc.attempt.Finish(rtt)

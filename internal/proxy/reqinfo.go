@@ -28,17 +28,23 @@ func (ri *reqInfo) tryStartedMono(n *upstream.Node, mono int64) {
 	ri.upNode, ri.upStart, ri.upMono, ri.upStatus, ri.upTook = n, time.Time{}, mono, 0, 0
 }
 
-// tryAnswered records the try's response head (status 0 with a failed try: then the
-// status is nginx's for the failure).
-func (ri *reqInfo) tryAnswered(status int) {
+// tryAnswered records the try's response head, or its failure err (status is then nginx's
+// for it); the node's passive health check sees either.
+func (ri *reqInfo) tryAnswered(status int, err error) {
 	ri.upStatus = status
 	ri.took(0)
+	if ri.upNode != nil {
+		ri.upNode.ReportPassive(status, err)
+	}
 }
 
 // tryAnsweredMono is tryAnswered at mono (upstream.MonoNow), read by the caller.
-func (ri *reqInfo) tryAnsweredMono(status int, mono int64) {
+func (ri *reqInfo) tryAnsweredMono(status int, err error, mono int64) {
 	ri.upStatus = status
 	ri.took(mono)
+	if ri.upNode != nil {
+		ri.upNode.ReportPassive(status, err)
+	}
 }
 
 // bodyDone records the end of the upstream's body.

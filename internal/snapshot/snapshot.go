@@ -119,3 +119,29 @@ func emptySnapshot(mode router.Mode) *Snapshot {
 		Plugins:        &pluginrt.Set{},
 	}
 }
+
+// Health lists the started health checkers of s's upstreams: named ones, and the inline
+// upstreams of routes and services, each once.
+func Health(s *Snapshot) []upstream.Health {
+	if s == nil {
+		return nil
+	}
+	seen := map[*upstream.Upstream]bool{}
+	var out []upstream.Health
+	add := func(u *upstream.Upstream) {
+		if u == nil || seen[u] {
+			return
+		}
+		seen[u] = true
+		if h, ok := u.Health(); ok {
+			out = append(out, h)
+		}
+	}
+	for _, u := range s.Upstreams {
+		add(u)
+	}
+	for _, r := range s.Routes {
+		add(r.Upstream)
+	}
+	return out
+}

@@ -129,6 +129,43 @@ func (u *Upstream) Pick(a *Attempt) *Node {
 		c.active.Add(-1)
 		a.markTried(c)
 	}
+	if u.checks != nil {
+		if !u.checking.Load() {
+			u.startChecks()
+		}
+		return u.pickHealthy(a)
+	}
+	return u.pick(a)
+}
+
+// pickHealthy is pick skipping unhealthy nodes while an untried healthy one is left; with
+// none, every node is a candidate (APISIX picks from all nodes when all are unhealthy).
+func (u *Upstream) pickHealthy(a *Attempt) *Node {
+	for range u.nodes {
+		n := u.pick(a)
+		if n == nil || !n.down.Load() || !u.healthyLeft(a) {
+			return n
+		}
+		// skip it for this request, as a tried node
+		a.cur, a.tries = nil, a.tries-1
+		n.active.Add(-1)
+		a.markTried(n)
+	}
+	return u.pick(a)
+}
+
+// healthyLeft reports an untried node the checks find healthy, with weight (or the only one).
+func (u *Upstream) healthyLeft(a *Attempt) bool {
+	for _, n := range u.nodes {
+		if !n.down.Load() && (n.Weight > 0 || len(u.nodes) == 1) && !a.isTried(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// pick is Pick's balancer step.
+func (u *Upstream) pick(a *Attempt) *Node {
 	var n *Node
 	switch len(u.nodes) {
 	case 0:

@@ -22,6 +22,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,12 @@ type Upstream struct {
 	dial    func(ctx context.Context, addr string) (net.Conn, error) // Options.Dial
 	closed  atomic.Bool
 	h2      atomic.Pointer[h2Transport] // grpc/grpcs client, created on first use (h2transport.go)
+
+	// Health checks (health.go): nil without `checks`; the checker starts with the first Pick.
+	checks     *checksSpec
+	checkOnce  sync.Once
+	checking   atomic.Bool
+	stopChecks context.CancelFunc
 }
 
 // Node is one upstream node with its connection pool.
@@ -64,6 +71,8 @@ type Node struct {
 	active atomic.Int64 // tries picked and not yet finished (least_conn)
 	ewma   ewmaState
 	pool   pool
+	down   atomic.Bool // the health checks found it unhealthy (Pick skips it)
+	health nodeHealth
 }
 
 // Options are compile inputs that do not live in the spec itself.
@@ -138,6 +147,9 @@ func NewWithOptions(key string, spec *model.Upstream, opt Options) (*Upstream, e
 	u.retryTO = seconds(spec.RetryTimeout)
 	u.timeout = fillTimeouts(spec.Timeout, Timeouts{DefaultTimeout, DefaultTimeout, DefaultTimeout})
 	u.pool = newPoolConfig(spec.KeepalivePool, opt.Pool)
+	if u.checks, err = parseChecks(spec.Checks); err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", key, err)
+	}
 
 	if u.scheme == "https" || u.scheme == "grpcs" {
 		if u.tlsConf, err = clientTLS(spec.TLS, opt.ClientCert); err != nil {
@@ -168,6 +180,10 @@ func (u *Upstream) RetryTimeout() time.Duration { return u.retryTO }
 func (u *Upstream) Close() {
 	if u.closed.Swap(true) {
 		return
+	}
+	u.checkOnce.Do(func() {}) // a checker not started by now never starts
+	if u.stopChecks != nil {
+		u.stopChecks()
 	}
 	for _, n := range u.nodes {
 		n.pool.closeIdle()

@@ -84,7 +84,7 @@ func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 type nodeCollector struct {
 	node                                             plugin.Node
 	conns, requests, etcdReachable, modify, nodeInfo *prometheus.Desc
-	batchEntries                                     *prometheus.Desc
+	batchEntries, upstreamStatus                     *prometheus.Desc
 	etcd                                             bool
 }
 
@@ -92,19 +92,20 @@ func newNodeCollector(node plugin.Node, prefix string) *nodeCollector {
 	// With a standalone YAML config there is no etcd, and APISIX exports no etcd gauges.
 	provider := string(node.Config("deployment.role_data_plane.config_provider"))
 	return &nodeCollector{
-		node:          node,
-		conns:         prometheus.NewDesc(prefix+"nginx_http_current_connections", "Number of HTTP connections", []string{"state"}, nil),
-		requests:      prometheus.NewDesc(prefix+"http_requests_total", "The total number of client requests since APISIX started", nil, nil),
-		etcdReachable: prometheus.NewDesc(prefix+"etcd_reachable", "Config server etcd reachable from APISIX, 0 is unreachable", nil, nil),
-		modify:        prometheus.NewDesc(prefix+"etcd_modify_indexes", "Etcd modify index for APISIX keys", []string{"key"}, nil),
-		nodeInfo:      prometheus.NewDesc(prefix+"node_info", "Info of APISIX node", []string{"hostname", "version"}, nil),
-		batchEntries:  prometheus.NewDesc(prefix+"batch_process_entries", "batch process remaining entries", []string{"name", "route_id", "server_addr"}, nil),
-		etcd:          provider != `"yaml"`,
+		node:           node,
+		conns:          prometheus.NewDesc(prefix+"nginx_http_current_connections", "Number of HTTP connections", []string{"state"}, nil),
+		requests:       prometheus.NewDesc(prefix+"http_requests_total", "The total number of client requests since APISIX started", nil, nil),
+		etcdReachable:  prometheus.NewDesc(prefix+"etcd_reachable", "Config server etcd reachable from APISIX, 0 is unreachable", nil, nil),
+		modify:         prometheus.NewDesc(prefix+"etcd_modify_indexes", "Etcd modify index for APISIX keys", []string{"key"}, nil),
+		nodeInfo:       prometheus.NewDesc(prefix+"node_info", "Info of APISIX node", []string{"hostname", "version"}, nil),
+		batchEntries:   prometheus.NewDesc(prefix+"batch_process_entries", "batch process remaining entries", []string{"name", "route_id", "server_addr"}, nil),
+		upstreamStatus: prometheus.NewDesc(prefix+"upstream_status", "Upstream status from health check", []string{"name", "ip", "port"}, nil),
+		etcd:           provider != `"yaml"`,
 	}
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.conns, c.requests, c.etcdReachable, c.modify, c.nodeInfo, c.batchEntries} {
+	for _, d := range []*prometheus.Desc{c.conns, c.requests, c.etcdReachable, c.modify, c.nodeInfo, c.batchEntries, c.upstreamStatus} {
 		ch <- d
 	}
 }
@@ -138,6 +139,20 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.nodeInfo, prometheus.GaugeValue, 1, c.node.Hostname(), c.node.Version())
+	seenNode := map[plugin.UpstreamNodeHealth]bool{}
+	for _, h := range st.UpstreamHealth {
+		up := 0.0
+		if h.Healthy {
+			up = 1
+		}
+		k := h
+		k.Healthy = false
+		if seenNode[k] {
+			continue // one series per label set (a node listed twice in one upstream)
+		}
+		seenNode[k] = true
+		ch <- prometheus.MustNewConstMetric(c.upstreamStatus, prometheus.GaugeValue, up, h.Name, h.IP, strconv.Itoa(h.Port))
+	}
 	// The loggers' batch processors: APISIX sets the gauge only for processors with a name
 	// and a route. server_addr is not tracked by the processors yet and reads "".
 	seen := map[[2]string]bool{}
