@@ -57,6 +57,10 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("nginx_config.http.client_max_body_size: %w", err)
 	}
+	recursive, err := onOff(httpConf["real_ip_recursive"])
+	if err != nil {
+		return fmt.Errorf("nginx_config.http.real_ip_recursive: %w", err)
+	}
 	o := proxy.Options{
 		AccessLog:               n.access,
 		MaxBodyBytes:            maxBody,
@@ -69,7 +73,7 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 		MatchURIEncodedSlash:    extraBool(cfg.Apisix.Extra, "match_uri_encoded_slash"),
 		RealIPFrom:              stringList(httpConf["real_ip_from"]),
 		RealIPHeader:            stringOf(httpConf["real_ip_header"]),
-		RealIPRecursive:         onOff(httpConf["real_ip_recursive"]),
+		RealIPRecursive:         recursive,
 		ClientHeaderTimeout:     duration(httpConf["client_header_timeout"]),
 		KeepaliveTimeout:        duration(httpConf["keepalive_timeout"]),
 		ClientBodyTimeout:       duration(httpConf["client_body_timeout"]),
@@ -126,15 +130,22 @@ func extraBool(m map[string]any, key string) bool {
 	return b
 }
 
-// onOff reads an nginx flag: "on" (or YAML true) is true; anything else, absent included, off.
-func onOff(v any) bool {
+// onOff reads an nginx flag: "on" or "off" (YAML true/false too); absent is off.
+func onOff(v any) (bool, error) {
 	switch x := v.(type) {
+	case nil:
+		return false, nil
 	case bool:
-		return x
+		return x, nil
 	case string:
-		return strings.EqualFold(strings.TrimSpace(x), "on")
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "on":
+			return true, nil
+		case "off":
+			return false, nil
+		}
 	}
-	return false
+	return false, fmt.Errorf("%#v is not on or off", v)
 }
 
 func stringOf(v any) string {

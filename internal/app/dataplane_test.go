@@ -62,3 +62,18 @@ func TestUpstreamPool(t *testing.T) {
 		t.Error("a string for the whole section: no error")
 	}
 }
+
+func TestOnOff(t *testing.T) {
+	for _, tc := range []struct {
+		in       any
+		want, ok bool
+	}{
+		{nil, false, true}, {"on", true, true}, {" OFF ", false, true}, {true, true, true}, {false, false, true},
+		{"yes", false, false}, {"true", false, false}, {1, false, false},
+	} {
+		got, err := onOff(tc.in)
+		if got != tc.want || (err == nil) != tc.ok {
+			t.Errorf("onOff(%#v) = %v, %v", tc.in, got, err)
+		}
+	}
+}

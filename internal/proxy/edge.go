@@ -29,7 +29,7 @@ func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 		// line would read as the defaults, "GET /"
 		line = noRequestLine
 	}
-	s.logRefused(ctx, line)
+	s.logRefused(ctx, line, nil) // the head is not to be trusted for the real IP
 }
 
 var noRequestLine = []byte("-")
@@ -39,15 +39,16 @@ var noRequestLine = []byte("-")
 func (s *Server) handleExpect(ctx *fasthttp.RequestCtx) int {
 	if tooLong(ctx.Request.Header.ContentLength(), s.opts.MaxBodyBytes) {
 		writeErrorPage(ctx, fasthttp.StatusRequestEntityTooLarge)
-		s.logRefused(ctx, nil)
+		s.logRefused(ctx, nil, &ctx.Request.Header)
 		return fasthttp.StatusRequestEntityTooLarge // fasthttp closes the connection
 	}
 	return fasthttp.StatusContinue
 }
 
 // logRefused writes the access log line of a request the engine answered before the handler
-// ran, as nginx logs a refused request; line, when set, is $request as received.
-func (s *Server) logRefused(ctx *fasthttp.RequestCtx, line []byte) {
+// ran, as nginx logs a refused request; line, when set, is $request as received; h, when set,
+// is read for the real IP.
+func (s *Server) logRefused(ctx *fasthttp.RequestCtx, line []byte, h *fasthttp.RequestHeader) {
 	if s.opts.AccessLog == nil {
 		return
 	}
@@ -55,7 +56,7 @@ func (s *Server) logRefused(ctx *fasthttp.RequestCtx, line []byte) {
 	rc.fc = ctx
 	rc.scheme = "http"
 	rc.info.start = ctx.Time()
-	rc.initAddrs(ctx.RemoteAddr(), ctx.LocalAddr(), nil)
+	rc.initAddrs(ctx.RemoteAddr(), ctx.LocalAddr(), h)
 	rc.rawLine = line
 	s.logAccess(rc, ctx.ConnID())
 	releaseReqCtx(rc)

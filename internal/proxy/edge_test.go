@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -203,42 +204,62 @@ func TestRawRequestLine(t *testing.T) {
 	}
 }
 
-// nginx's realip module over a header value from a trusted peer (ngx_http_get_forwarded_addr).
+// nginx's realip module over the header lines of a trusted peer (ngx_http_get_forwarded_addr).
 func TestTrustedPeersRealIP(t *testing.T) {
 	tp, err := parseTrusted([]string{"127.0.0.1", "10.0.0.0/8"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	peer := netip.MustParseAddr("127.0.0.1")
 	for _, tc := range []struct {
-		v         string
+		lines     []string
 		recursive bool
-		want      string // "" : no address read
+		want      string // "addr" or "addr port"; "" : no address read
 	}{
-		{"203.0.113.7", false, "203.0.113.7"},
-		{" 203.0.113.7 ", false, "203.0.113.7"},
-		{"203.0.113.7:5678", false, "203.0.113.7"},
-		{"[2001:db8::1]:443", false, "2001:db8::1"},
-		{"[2001:db8::1]", false, "2001:db8::1"},
-		{"::ffff:203.0.113.7", false, "203.0.113.7"},
-		{"198.51.100.1, 10.1.1.1", false, "10.1.1.1"},    // off: the rightmost
-		{"198.51.100.1, 10.1.1.1", true, "198.51.100.1"}, // on: past the trusted one
-		{"198.51.100.1,10.1.1.1 ,127.0.0.1", true, "198.51.100.1"},
-		{"192.0.2.9, 198.51.100.1, 10.1.1.1", true, "198.51.100.1"}, // stops at the first untrusted
-		{"10.2.2.2, 10.1.1.1", true, "10.2.2.2"},                    // all trusted: the leftmost
-		{"bogus, 10.1.1.1", true, "10.1.1.1"},                       // an unreadable one ends the walk
-		{"198.51.100.1, bogus", true, ""},
-		{"", false, ""},
-		{" , ", false, ""},
+		{[]string{"203.0.113.7"}, false, "203.0.113.7 0"},
+		{[]string{" 203.0.113.7 "}, false, "203.0.113.7 0"},
+		{[]string{"203.0.113.7:5678"}, false, "203.0.113.7 5678"},
+		{[]string{"[2001:db8::1]:443"}, false, "2001:db8::1 443"},
+		{[]string{"2001:db8::1"}, false, "2001:db8::1 0"},
+		{[]string{"::ffff:203.0.113.7"}, false, "203.0.113.7 0"},
+		{[]string{"[2001:db8::1]"}, false, ""}, // brackets without a port: nginx refuses it
+		{[]string{"203.0.113.7:0"}, false, ""},
+		{[]string{"203.0.113.7:65536"}, false, ""},
+		{[]string{"fe80::1%eth0"}, false, ""},
+		{[]string{"198.51.100.1, 10.1.1.1"}, false, "10.1.1.1 0"},    // off: the rightmost
+		{[]string{"198.51.100.1, 10.1.1.1"}, true, "198.51.100.1 0"}, // on: past the trusted one
+		{[]string{"198.51.100.1,10.1.1.1 ,127.0.0.1"}, true, "198.51.100.1 0"},
+		{[]string{"192.0.2.9, 198.51.100.1, 10.1.1.1"}, true, "198.51.100.1 0"}, // stops at the first untrusted
+		{[]string{"10.2.2.2, 10.1.1.1"}, true, "10.2.2.2 0"},                    // all trusted: the leftmost
+		{[]string{"bogus, 10.1.1.1"}, true, "10.1.1.1 0"},                       // an unreadable one ends the walk
+		{[]string{"198.51.100.1, bogus"}, true, ""},
+		{[]string{""}, false, ""},
+		{[]string{" , "}, false, ""},
+		// several lines: the last one counts; recursive goes on to earlier lines only past a
+		// wholly trusted later one
+		{[]string{"6.6.6.6", "203.0.113.7"}, false, "203.0.113.7 0"},
+		{[]string{"6.6.6.6", "203.0.113.7"}, true, "203.0.113.7 0"},
+		{[]string{"198.51.100.1", "10.1.1.1"}, true, "198.51.100.1 0"},
+		{[]string{"198.51.100.1, 10.3.3.3", "10.1.1.1"}, true, "198.51.100.1 0"},
+		{[]string{"6.6.6.6", "bogus"}, true, ""},
 	} {
-		got, ok := tp.realIP([]byte(tc.v), tc.recursive)
+		lines := make([][]byte, len(tc.lines))
+		for i, l := range tc.lines {
+			lines[i] = []byte(l)
+		}
+		got, port, ok := tp.realIP(peer, tc.recursive, lines...)
 		if tc.want == "" {
 			if ok {
-				t.Errorf("realIP(%q, %v) = %v, want none", tc.v, tc.recursive, got)
+				t.Errorf("realIP(%q, %v) = %v %d, want none", tc.lines, tc.recursive, got, port)
 			}
 			continue
 		}
-		if !ok || got.String() != tc.want {
-			t.Errorf("realIP(%q, %v) = %v, %v; want %s", tc.v, tc.recursive, got, ok, tc.want)
+		if s := fmt.Sprintf("%v %d", got, port); !ok || s != tc.want {
+			t.Errorf("realIP(%q, %v) = %s, %v; want %s", tc.lines, tc.recursive, s, ok, tc.want)
 		}
+	}
+	line := []byte("198.51.100.1:80, 10.1.1.1")
+	if n := testing.AllocsPerRun(100, func() { tp.realIP(peer, true, line) }); n != 0 {
+		t.Errorf("realIP allocates %v times", n)
 	}
 }

@@ -113,7 +113,7 @@ type clientAddrs struct {
 
 // newClientAddrs derives the addresses as reqCtx.initAddrs does: the configured real-IP
 // header from a trusted peer replaces $remote_addr (trustedPeers.realIP).
-func newClientAddrs(t *trustedPeers, peer, local net.Addr, realIP []byte, recursive bool) clientAddrs {
+func newClientAddrs(t *trustedPeers, peer, local net.Addr, realIP [][]byte, recursive bool) clientAddrs {
 	var a clientAddrs
 	switch p := peer.(type) {
 	case *net.TCPAddr:
@@ -129,8 +129,8 @@ func newClientAddrs(t *trustedPeers, peer, local net.Addr, realIP []byte, recurs
 	a.remote = a.peer.Addr()
 	a.trusted = a.peerUnix && t.unix || t.contains(a.peer.Addr())
 	if a.trusted && len(realIP) > 0 {
-		if ip, ok := t.realIP(realIP, recursive); ok {
-			a.remote = ip
+		if ip, port, ok := t.realIP(a.remote, recursive, realIP...); ok {
+			a.remote, a.realPort = ip, portOverride{port: port, set: true}
 		}
 	}
 	return a

@@ -29,9 +29,15 @@ func (s *Server) handleHTTP2(rw http.ResponseWriter, r *http.Request) {
 	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
 		peer, local = c.RemoteAddr(), c.LocalAddr()
 	}
-	var realIP []byte
+	var realIP [][]byte
 	if vs := r.Header.Values(s.opts.RealIPHeader); len(vs) > 0 {
-		realIP = s2b(vs[0])
+		if !s.realIPXFF {
+			vs = vs[:1] // nginx reads every line of X-Forwarded-For only
+		}
+		realIP = make([][]byte, len(vs))
+		for i, v := range vs {
+			realIP[i] = s2b(v)
+		}
 	}
 	hc.addrs = newClientAddrs(&s.trusted, peer, local, realIP, s.opts.RealIPRecursive)
 	if st == 0 && !hc.normalize() {

@@ -25,18 +25,11 @@ func (s *Server) handleHTTP1(fc *fasthttp.RequestCtx) {
 		tc.reqs.Add(1) // per connection: no counter shared across cores
 		if !tc.addrsSet {
 			tc.addrs = newConnAddrs(&s.trusted, fc.RemoteAddr(), fc.LocalAddr())
-			if tc.addrs.trusted {
-				tc.realIPKey = fasthttp.AppendNormalizedHeaderKey(tc.realIPBuf[:0], s.opts.RealIPHeader)
-			}
 			tc.addrsSet = true
 		}
-		var realIP []byte
-		if tc.addrs.trusted { // only a trusted peer's header counts: skip the lookup otherwise
-			realIP = fc.Request.Header.PeekCanonical(tc.realIPKey)
-		}
-		rc.setAddrs(&tc.addrs, realIP)
+		rc.setAddrs(&tc.addrs, &fc.Request.Header)
 	} else {
-		rc.initAddrs(fc.RemoteAddr(), fc.LocalAddr(), fc.Request.Header.Peek(s.opts.RealIPHeader))
+		rc.initAddrs(fc.RemoteAddr(), fc.LocalAddr(), &fc.Request.Header)
 	}
 	if st == 0 && !rc.normalize() {
 		st = fasthttp.StatusBadRequest

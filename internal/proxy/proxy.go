@@ -125,6 +125,10 @@ type Server struct {
 	log       *slog.Logger
 	trusted   trustedPeers
 	serverHdr []byte
+	// realIPKey is real_ip_header as fasthttp normalizes it; realIPXFF: it is
+	// X-Forwarded-For, whose every header line nginx reads (others: the first).
+	realIPKey []byte
+	realIPXFF bool
 
 	// Connection tracking for the graceful drain. The mutex is taken per connection
 	// (accept and close), never per request.
@@ -144,6 +148,8 @@ func Listen(o Options) (*Server, error) {
 	if s.trusted, err = parseTrusted(o.RealIPFrom); err != nil {
 		return nil, err
 	}
+	s.realIPKey = fasthttp.AppendNormalizedHeaderKey(nil, o.RealIPHeader)
+	s.realIPXFF = strings.EqualFold(o.RealIPHeader, "X-Forwarded-For")
 	s.h1 = &fasthttp.Server{
 		Handler:      s.handleHTTP1,
 		ErrorHandler: s.handleParseError,
@@ -352,10 +358,6 @@ type trackedConn struct {
 	// (handleHTTP1) by the connection's goroutine.
 	addrs    connAddrs
 	addrsSet bool
-	// realIPKey: real_ip_header as fasthttp normalizes it, for PeekCanonical (only derived
-	// for a trusted peer; realIPBuf keeps a usual name from allocating).
-	realIPKey []byte
-	realIPBuf [24]byte
 }
 
 // fasthttp re-arms the read deadline twice and the write deadline once per request, each a
@@ -478,49 +480,118 @@ func parseTrusted(list []string) (trustedPeers, error) {
 	return t, nil
 }
 
-// realIP reads the real_ip_header value v of a trusted peer as nginx's realip module does
-// (ngx_http_get_forwarded_addr): the rightmost address of the list (separated by commas or
-// spaces; a port after it is dropped), and with recursive, while that address is trusted
-// too, the one left of it. ok is false when no address could be read: the peer's stays.
-func (t *trustedPeers) realIP(v []byte, recursive bool) (addr netip.Addr, ok bool) {
+// realIP is nginx's realip module (ngx_http_get_forwarded_addr) over the real_ip_header lines
+// of a peer in real_ip_from, last line first: the rightmost address of the last line, and with
+// recursive, while the address found is in real_ip_from too, the one left of it (across lines
+// once a whole later line was trusted). An address may carry a port, which becomes
+// $remote_port (none: empty). ok is false when no address could be read: the peer's stays.
+func (t *trustedPeers) realIP(peer netip.Addr, recursive bool, lines ...[]byte) (addr netip.Addr, port uint16, ok bool) {
+	addr = peer
+	found, trusted := false, true // the caller checked the peer
+	for i := len(lines) - 1; i >= 0; i-- {
+		a, p, rc := t.forwardedLine(addr, trusted, lines[i], recursive)
+		trusted = false
+		if rc != fwdDeclined {
+			addr, port = a, p
+		}
+		switch {
+		case !recursive:
+			return addr, port, rc != fwdDeclined
+		case rc == fwdDeclined && found:
+			return addr, port, true
+		case rc != fwdOK:
+			return addr, port, rc == fwdDone
+		}
+		found = true
+	}
+	return addr, port, found
+}
+
+// fwdResult is ngx_http_get_forwarded_addr_internal's answer for one header line.
+type fwdResult uint8
+
+const (
+	fwdDeclined fwdResult = iota // no address taken from the line
+	fwdDone                      // stopped at an address not in real_ip_from: the client
+	fwdOK                        // read to the line's start (or its last address, not recursive)
+)
+
+// forwardedLine walks one header line right to left from addr (trusted: already checked).
+func (t *trustedPeers) forwardedLine(addr netip.Addr, trusted bool, v []byte, recursive bool) (netip.Addr, uint16, fwdResult) {
+	var port uint16
+	found := false
 	for {
+		if !trusted && !t.contains(addr) {
+			if found {
+				return addr, port, fwdDone
+			}
+			return addr, port, fwdDeclined
+		}
+		trusted = false
 		end := len(v)
-		for end > 0 && isListSep(v[end-1]) {
+		for end > 0 && (v[end-1] == ' ' || v[end-1] == ',') {
 			end--
 		}
 		start := end
-		for start > 0 && !isListSep(v[start-1]) {
+		for start > 0 && v[start-1] != ' ' && v[start-1] != ',' {
 			start--
 		}
-		a, good := parseAddrMaybePort(v[start:end])
+		a, p, good := parseAddrPort(v[start:end])
 		if !good {
-			return addr, ok
+			if found {
+				return addr, port, fwdDone
+			}
+			return addr, port, fwdDeclined
 		}
-		addr, ok = a, true
-		if !recursive || start == 0 || !t.contains(a) {
-			return addr, ok
+		addr, port, found = a, p, true
+		if !recursive || start == 0 {
+			return addr, port, fwdOK
 		}
 		v = v[:start]
 	}
 }
 
-func isListSep(c byte) bool { return c == ' ' || c == ',' || c == '\t' }
-
-// parseAddrMaybePort parses "1.2.3.4", "1.2.3.4:80", "::1", "[::1]" or "[::1]:80".
-func parseAddrMaybePort(b []byte) (netip.Addr, bool) {
-	s := b2s(b)
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.Unmap(), true
-	}
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap(), true
-	}
-	if len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' {
-		if a, err := netip.ParseAddr(s[1 : len(s)-1]); err == nil {
-			return a.Unmap(), true
+// parseAddrPort is nginx's ngx_parse_addr_port: "1.2.3.4", "::1", "1.2.3.4:80" or
+// "[::1]:80" (a port 1-65535; no zone, no brackets without a port). It allocates nothing.
+func parseAddrPort(b []byte) (netip.Addr, uint16, bool) {
+	var host, ps []byte
+	switch i := bytes.IndexByte(b, ':'); {
+	case len(b) > 0 && b[0] == '[':
+		j := bytes.IndexByte(b, ']')
+		if j < 0 || j+1 >= len(b) || b[j+1] != ':' {
+			return netip.Addr{}, 0, false
 		}
+		host, ps = b[1:j], b[j+2:]
+	case i >= 0 && bytes.IndexByte(b[i+1:], ':') < 0: // one colon: IPv4 and a port
+		host, ps = b[:i], b[i+1:]
+	default:
+		a, ok := parseIP(b)
+		return a, 0, ok
 	}
-	return netip.Addr{}, false
+	port := 0
+	for _, c := range ps {
+		if c < '0' || c > '9' || port > 65535 {
+			return netip.Addr{}, 0, false
+		}
+		port = port*10 + int(c-'0')
+	}
+	if len(ps) == 0 || port < 1 || port > 65535 {
+		return netip.Addr{}, 0, false
+	}
+	a, ok := parseIP(host)
+	return a, uint16(port), ok
+}
+
+// parseIP parses an address without a zone (nginx's ngx_parse_addr).
+func parseIP(b []byte) (netip.Addr, bool) {
+	if len(b) == 0 || bytes.IndexByte(b, '%') >= 0 {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(b2s(b))
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
 }
 
 func (t *trustedPeers) contains(a netip.Addr) bool {

@@ -156,21 +156,31 @@ func newConnAddrs(t *trustedPeers, peer, local net.Addr) connAddrs {
 }
 
 // initAddrs fills the peer, local and $remote_addr (real_ip module semantics: the configured
-// header from a trusted peer replaces the address, trustedPeers.realIP).
-func (rc *reqCtx) initAddrs(peer, local net.Addr, realIP []byte) {
+// header of a trusted peer replaces the address, trustedPeers.realIP); h may be nil.
+func (rc *reqCtx) initAddrs(peer, local net.Addr, h *fasthttp.RequestHeader) {
 	a := newConnAddrs(&rc.srv.trusted, peer, local)
-	rc.setAddrs(&a, realIP)
+	rc.setAddrs(&a, h)
 }
 
-// setAddrs is initAddrs with the connection's part already derived. realIP is only read
-// from a trusted peer.
-func (rc *reqCtx) setAddrs(a *connAddrs, realIP []byte) {
+// setAddrs is initAddrs with the connection's part already derived. The header is only read
+// for a trusted peer.
+func (rc *reqCtx) setAddrs(a *connAddrs, h *fasthttp.RequestHeader) {
 	rc.peer, rc.local, rc.peerUnix, rc.trusted = a.peer, a.local, a.peerUnix, a.trusted
 	rc.remote = rc.peer.Addr()
-	if rc.trusted && len(realIP) > 0 {
-		if ip, ok := rc.srv.trusted.realIP(realIP, rc.srv.opts.RealIPRecursive); ok {
-			rc.remote = ip
-		}
+	if !rc.trusted || h == nil {
+		return
+	}
+	s := rc.srv
+	var ip netip.Addr
+	var port uint16
+	var ok bool
+	if s.realIPXFF {
+		ip, port, ok = s.trusted.realIP(rc.remote, s.opts.RealIPRecursive, h.PeekAll(b2s(s.realIPKey))...)
+	} else if v := h.PeekCanonical(s.realIPKey); len(v) > 0 {
+		ip, port, ok = s.trusted.realIP(rc.remote, s.opts.RealIPRecursive, v)
+	}
+	if ok {
+		rc.remote, rc.realPort = ip, portOverride{port: port, set: true}
 	}
 }
 

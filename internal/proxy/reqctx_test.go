@@ -29,7 +29,7 @@ func TestVarsLookup(t *testing.T) {
 	rc := acquireReqCtx(s)
 	rc.fc = &fc
 	rc.scheme = "http"
-	rc.initAddrs(fc.RemoteAddr(), &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 9080}, req.Header.Peek("X-Real-IP"))
+	rc.initAddrs(fc.RemoteAddr(), &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 9080}, &fc.Request.Header)
 	if !rc.normalize() {
 		t.Fatal("normalize refused")
 	}
@@ -40,7 +40,7 @@ func TestVarsLookup(t *testing.T) {
 	for name, want := range map[string]string{
 		"arg_y": "two", "http_x_api_key": "k1", "cookie_theme": "dark", "uri_param_id": "42",
 		"uri": "/users/42", "request_uri": "/a/%2e%2e/users/42?x=1&y=two", "query_string": "x=1&y=two",
-		"host": "api.example.com", "remote_addr": "198.51.100.9", "remote_port": "40000",
+		"host": "api.example.com", "remote_addr": "198.51.100.9", "remote_port": "", // nginx's realip: the header's port, none here
 		"server_addr": "10.0.0.1", "server_port": "9080", "request_method": "POST", "scheme": "http",
 		"server_protocol": "HTTP/1.1", "route_id": "r1", "route_name": "users", "service_id": "s1",
 		"service_name": "svc", "realip_remote_addr": "127.0.0.1", "is_args": "?",

@@ -25,15 +25,26 @@ func TestRealIPRecursive(t *testing.T) {
 		putAll(t, n, o, [][2]string{{"/routes/r", routeJSON(o, "/r", "")}})
 		req, _ := http.NewRequest("GET", n.proxyURL("/r"), nil)
 		req.Header.Set("X-Forwarded-For", "192.0.2.9, 198.51.100.1, 10.1.1.1")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var b [64]byte
-		m, _ := resp.Body.Read(b[:])
-		resp.Body.Close()
-		if got := string(b[:m]); got != tc.want {
+		if got := realIPOf(t, req); got != tc.want {
 			t.Errorf("real_ip_recursive %s: upstream X-Real-IP %q, want %q", tc.recursive, got, tc.want)
 		}
+		// a client's own line comes first; the trusted proxy's line, the last, counts
+		req, _ = http.NewRequest("GET", n.proxyURL("/r"), nil)
+		req.Header["X-Forwarded-For"] = []string{"6.6.6.6", "203.0.113.7"}
+		if got := realIPOf(t, req); got != "203.0.113.7" {
+			t.Errorf("real_ip_recursive %s, two X-Forwarded-For lines: upstream X-Real-IP %q, want the last line's", tc.recursive, got)
+		}
 	}
+}
+
+func realIPOf(t *testing.T, req *http.Request) string {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b [64]byte
+	m, _ := resp.Body.Read(b[:])
+	return string(b[:m])
 }
