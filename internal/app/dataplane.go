@@ -2,12 +2,14 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/sluicegw/sluice/internal/discovery"
 	"github.com/sluicegw/sluice/internal/proxy"
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/snapshot"
@@ -27,10 +29,15 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("nginx_config.http.upstream: %w", err)
 	}
+	registries, err := n.discoveries()
+	if err != nil {
+		return err
+	}
 	n.view.syncPlugins(n.plugins.Enabled(), 0)
 	go n.view.probeEtcd(ctx, n.store, cfg.Deployment.Etcd.Prefix+"/routes")
 	n.snapshots = snapshot.New(n.store, snapshot.Options{
 		UpstreamPool: pool,
+		Discovery:    registries,
 		Prefix:       cfg.Deployment.Etcd.Prefix,
 		RouterMode:   router.Mode(cfg.Apisix.Router.HTTP),
 		Logger:       n.log,
@@ -163,6 +170,33 @@ func stringList(v any) []string {
 		out = append(out, strings.TrimSpace(stringOf(e)))
 	}
 	return out
+}
+
+// discoveries builds the service registries of config.yaml `discovery:`. A registry Sluice does
+// not implement is logged; upstreams naming it are answered 503, as an unconfigured one is.
+func (n *Node) discoveries() (map[string]upstream.Resolver, error) {
+	raw := n.view.Config("discovery")
+	if raw == nil {
+		return nil, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("discovery: %w", err)
+	}
+	out := map[string]upstream.Resolver{}
+	for typ, conf := range m {
+		switch typ {
+		case "dns":
+			d, err := discovery.NewDNS(conf)
+			if err != nil {
+				return nil, err
+			}
+			out[typ] = d
+		default:
+			n.log.Warn("service discovery type not supported: upstreams using it answer 503", "discovery_type", typ)
+		}
+	}
+	return out, nil
 }
 
 // upstreamPool reads nginx_config.http.upstream, the keepalive pool of upstreams without

@@ -344,7 +344,6 @@ func abortStream(body io.Closer) {
 	panic(http.ErrAbortHandler)
 }
 
-
 // h2RequestBody is the client's body for an HTTP/1.1 node, read like the HTTP/1.1 engine's
 // (prepareBody): up to bodyBufferSize first, so a body that fits is sent with a length and
 // can be retried; a longer one streams on after that prefix and is not retried once more of

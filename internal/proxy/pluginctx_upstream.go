@@ -47,10 +47,14 @@ func (hc *h2Ctx) SetUpstreamID(id string) bool {
 
 // upstreamFor is the upstream a request goes to: a plugin's choice, else the route's.
 func upstreamFor(override *upstream.Upstream, route *upstream.Upstream) *upstream.Upstream {
+	u := route
 	if override != nil {
-		return override
+		u = override
 	}
-	return route
+	if u != nil {
+		u = u.Current() // the nodes service discovery found last
+	}
+	return u
 }
 
 // ExitStream ends the request with status and a body read from body as the response is

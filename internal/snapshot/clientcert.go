@@ -15,7 +15,7 @@ import (
 // The compiled upstream is reused while the upstream itself is unchanged, so replacing the
 // ssl object takes effect when the upstream (or its owner) is next written.
 func (b *builder) newUpstream(key string, spec *model.Upstream) (*upstream.Upstream, error) {
-	opt := upstream.Options{Pool: b.o.UpstreamPool}
+	opt := upstream.Options{Pool: b.o.UpstreamPool, Discovery: b.o.Discovery}
 	if spec.TLS == nil || spec.TLS.ClientCertID == "" {
 		return upstream.NewWithOptions(key, spec, opt)
 	}

@@ -45,6 +45,8 @@ type Options struct {
 	// UpstreamPool is the keepalive pool of upstreams without keepalive_pool
 	// (nginx_config.http.upstream); zero fields are APISIX's defaults.
 	UpstreamPool upstream.PoolDefaults
+	// Discovery are the service registries by discovery_type (config.yaml `discovery:`).
+	Discovery map[string]upstream.Resolver
 	// CloseGrace delays closing the plugin instances a new snapshot no longer uses, so
 	// requests still running on the previous snapshot finish with them open (0: at once).
 	CloseGrace time.Duration

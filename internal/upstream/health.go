@@ -213,6 +213,12 @@ type Health struct {
 // Health returns the checker's view, and false when the upstream has no checks or its
 // checking has not started (no request yet, as in APISIX).
 func (u *Upstream) Health() (Health, bool) {
+	if u.disc != nil {
+		if cur := u.disc.cur.Load(); cur != nil {
+			return cur.Health()
+		}
+		return Health{}, false
+	}
 	if u.checks == nil || !u.checking.Load() {
 		return Health{}, false
 	}

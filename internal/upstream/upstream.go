@@ -48,6 +48,9 @@ type Upstream struct {
 	closed  atomic.Bool
 	h2      atomic.Pointer[h2Transport] // grpc/grpcs client, created on first use (h2transport.go)
 
+	// disc: the nodes come from service discovery (discovery.go); nil otherwise.
+	disc *discovered
+
 	// Health checks (health.go): nil without `checks`; the checker starts with the first Pick.
 	checks     *checksSpec
 	checkOnce  sync.Once
@@ -86,6 +89,8 @@ type Options struct {
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
 	// Pool is the keepalive pool when the spec has no keepalive_pool.
 	Pool PoolDefaults
+	// Discovery are the registries by discovery_type (config.yaml `discovery:`).
+	Discovery map[string]Resolver
 }
 
 // New compiles spec. When prev is the previous compile of the same key with an identical
@@ -147,6 +152,14 @@ func NewWithOptions(key string, spec *model.Upstream, opt Options) (*Upstream, e
 	u.retryTO = seconds(spec.RetryTimeout)
 	u.timeout = fillTimeouts(spec.Timeout, Timeouts{DefaultTimeout, DefaultTimeout, DefaultTimeout})
 	u.pool = newPoolConfig(spec.KeepalivePool, opt.Pool)
+	if spec.ServiceName != "" && spec.DiscoveryType != "" {
+		r := opt.Discovery[spec.DiscoveryType]
+		if r == nil {
+			r = unconfigured(spec.DiscoveryType)
+		}
+		u.disc = &discovered{resolver: r, name: spec.ServiceName, args: spec.DiscoveryArgs, opt: opt}
+		return u, nil // the upstreams compiled with the nodes found carry the rest
+	}
 	if u.checks, err = parseChecks(spec.Checks); err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", key, err)
 	}
@@ -180,6 +193,13 @@ func (u *Upstream) RetryTimeout() time.Duration { return u.retryTO }
 func (u *Upstream) Close() {
 	if u.closed.Swap(true) {
 		return
+	}
+	if u.disc != nil {
+		u.disc.mu.Lock() // no resolution installs an upstream after this
+		if cur := u.disc.cur.Load(); cur != nil {
+			cur.Close()
+		}
+		u.disc.mu.Unlock()
 	}
 	u.checkOnce.Do(func() {}) // a checker not started by now never starts
 	if u.stopChecks != nil {

@@ -1,0 +1,138 @@
+package upstream
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicegw/sluice/internal/model"
+)
+
+// Service discovery (APISIX upstream `service_name` + `discovery_type`): the nodes come from a
+// registry instead of the spec. The compiled upstream is then a shell whose Current is an
+// upstream compiled with the nodes last found; a change of nodes compiles a new one (fresh
+// pools and balancer, as APISIX creates a new upstream version) and closes the old.
+
+// Resolver finds a service's nodes in a registry (discovery.<type> in config.yaml). ttl is how
+// long the answer may be reused.
+type Resolver interface {
+	Nodes(serviceName string, args []byte) (nodes []model.Node, ttl time.Duration, err error)
+}
+
+// discovered is a discovery upstream's state.
+type discovered struct {
+	resolver Resolver
+	name     string
+	args     []byte
+	opt      Options
+
+	cur        atomic.Pointer[Upstream] // nil until the first answer with nodes
+	expires    atomic.Int64             // monoNow after which cur is refreshed
+	refreshing atomic.Bool
+	mu         sync.Mutex // one resolution at a time
+	err        atomic.Pointer[string]
+}
+
+// minDiscoveryTTL bounds how often a registry is asked: a TTL of 0 must not mean every request.
+const minDiscoveryTTL = time.Second
+
+// Current is the upstream to send a request to: u itself, or for a discovery upstream the one
+// compiled with the nodes last found. Those are refreshed when their TTL ran out, in the
+// background while an answer is at hand; the first request waits for the registry. With no
+// nodes (yet) it is an upstream without nodes, which the proxy answers with 503.
+func (u *Upstream) Current() *Upstream {
+	d := u.disc
+	if d == nil {
+		return u
+	}
+	cur := d.cur.Load()
+	if cur != nil && monoNow() < d.expires.Load() {
+		return cur
+	}
+	if cur != nil {
+		if d.refreshing.CompareAndSwap(false, true) {
+			go func() {
+				defer d.refreshing.Store(false)
+				u.resolve()
+			}()
+		}
+		return cur
+	}
+	u.resolve()
+	if cur = d.cur.Load(); cur != nil {
+		return cur
+	}
+	return u // no nodes: 503
+}
+
+// resolve asks the registry and installs a new upstream when the nodes changed.
+func (u *Upstream) resolve() {
+	d := u.disc
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if u.closed.Load() {
+		return
+	}
+	cur := d.cur.Load()
+	if cur != nil && monoNow() < d.expires.Load() {
+		return // another request refreshed it meanwhile
+	}
+	nodes, ttl, err := d.resolver.Nodes(d.name, d.args)
+	if err == nil && len(nodes) == 0 {
+		err = fmt.Errorf("no valid upstream node")
+	}
+	ttl = max(ttl, minDiscoveryTTL)
+	if err != nil {
+		msg := fmt.Sprintf("discovery %s %q: %v", u.Spec.DiscoveryType, d.name, err)
+		d.err.Store(&msg)
+		// keep serving what was found last; ask again after the TTL
+		d.expires.Store(monoNow() + int64(minDiscoveryTTL))
+		return
+	}
+	d.err.Store(nil)
+	if cur != nil && slices.EqualFunc(cur.Spec.Nodes, nodes, sameNode) {
+		d.expires.Store(monoNow() + int64(ttl))
+		return
+	}
+	spec := *u.Spec
+	spec.Nodes = nodes
+	spec.ServiceName, spec.DiscoveryType = "", ""
+	next, err := NewWithOptions(u.Key, &spec, d.opt)
+	if err != nil {
+		msg := fmt.Sprintf("discovery %s %q: %v", u.Spec.DiscoveryType, d.name, err)
+		d.err.Store(&msg)
+		d.expires.Store(monoNow() + int64(minDiscoveryTTL))
+		return
+	}
+	d.cur.Store(next)
+	d.expires.Store(monoNow() + int64(ttl))
+	if cur != nil {
+		cur.Close() // requests under way finish on their connections
+	}
+}
+
+// DiscoveryError is why the last registry answer was not used, "" when it was (or there is no
+// discovery): for logs and the control API.
+func (u *Upstream) DiscoveryError() string {
+	if u.disc == nil {
+		return ""
+	}
+	if p := u.disc.err.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// unconfigured is the resolver of a discovery_type config.yaml does not set up: every request
+// to it is answered 503, as in APISIX.
+type unconfigured string
+
+func (t unconfigured) Nodes(string, []byte) ([]model.Node, time.Duration, error) {
+	return nil, 0, fmt.Errorf("discovery %s is not configured (config.yaml discovery.%s)", string(t), string(t))
+}
+
+func sameNode(a, b model.Node) bool {
+	return a.Host == b.Host && a.Port == b.Port && a.Weight == b.Weight && a.Priority == b.Priority
+}

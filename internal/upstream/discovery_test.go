@@ -1,0 +1,101 @@
+package upstream
+
+import (
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicegw/sluice/internal/model"
+)
+
+// fakeRegistry answers with the nodes set last, counting the questions.
+type fakeRegistry struct {
+	mu    sync.Mutex
+	nodes []model.Node
+	err   error
+	ttl   time.Duration
+	asked int
+}
+
+func (f *fakeRegistry) Nodes(name string, _ []byte) ([]model.Node, time.Duration, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked++
+	return f.nodes, f.ttl, f.err
+}
+
+func (f *fakeRegistry) set(nodes []model.Node, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nodes, f.err = nodes, err
+}
+
+func discoveryUpstream(t *testing.T, reg Resolver, typ string) *Upstream {
+	t.Helper()
+	var spec model.Upstream
+	json.Unmarshal([]byte(`{"type":"roundrobin","service_name":"svc.test:80","discovery_type":"dns"}`), &spec)
+	spec.DiscoveryType = typ
+	u, err := NewWithOptions("/apisix/upstreams/d", &spec, Options{Discovery: map[string]Resolver{"dns": reg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(u.Close)
+	return u
+}
+
+// Current is compiled with the registry's nodes, reused within the TTL, recompiled when the
+// nodes change (the old one closed) and kept when the registry fails.
+func TestDiscoveryCurrent(t *testing.T) {
+	reg := &fakeRegistry{ttl: time.Hour, nodes: []model.Node{{Host: "127.0.0.1", Port: 1980, Weight: 1}}}
+	u := discoveryUpstream(t, reg, "dns")
+	first := u.Current()
+	if first == u || len(first.Nodes()) != 1 || first.Nodes()[0].Addr != "127.0.0.1:1980" {
+		t.Fatalf("first: %+v", first.Nodes())
+	}
+	if u.Current() != first || reg.asked != 1 {
+		t.Fatalf("within the TTL: asked %d times, same upstream %v", reg.asked, u.Current() == first)
+	}
+	// the TTL ran out: the next request is served from the old answer while a refresh runs
+	u.disc.expires.Store(0)
+	reg.set([]model.Node{{Host: "127.0.0.1", Port: 1981, Weight: 1}, {Host: "127.0.0.1", Port: 1982, Weight: 1}}, nil)
+	if got := u.Current(); got != first {
+		t.Fatal("an expired answer was not served while refreshing")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for u.Current() == first {
+		if time.Now().After(deadline) {
+			t.Fatal("the new nodes never arrived")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(u.Current().Nodes()); n != 2 || !first.closed.Load() {
+		t.Fatalf("after the change: %d nodes, old closed %v", n, first.closed.Load())
+	}
+	// a failing registry: the last nodes keep serving, the error is visible
+	second := u.Current()
+	u.disc.expires.Store(0)
+	reg.set(nil, errors.New("SERVFAIL"))
+	u.resolve()
+	if u.Current() != second || u.DiscoveryError() == "" {
+		t.Fatalf("registry failure: replaced %v, error %q", u.Current() != second, u.DiscoveryError())
+	}
+	u.Close()
+	if !second.closed.Load() {
+		t.Fatal("Close left the discovered upstream open")
+	}
+}
+
+// No nodes ever: Current is the shell without nodes (503); an unconfigured type too.
+func TestDiscoveryWithoutNodes(t *testing.T) {
+	reg := &fakeRegistry{err: errors.New("NXDOMAIN")}
+	u := discoveryUpstream(t, reg, "dns")
+	if got := u.Current(); len(got.Nodes()) != 0 {
+		t.Fatalf("nodes without an answer: %v", got.Nodes())
+	}
+	u2 := discoveryUpstream(t, reg, "consul")
+	if got := u2.Current(); len(got.Nodes()) != 0 || u2.DiscoveryError() == "" {
+		t.Fatalf("unconfigured type: %v, %q", got.Nodes(), u2.DiscoveryError())
+	}
+}
