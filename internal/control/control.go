@@ -33,13 +33,13 @@ func New(o Options) http.Handler {
 		writeJSON(w, http.StatusOK, schemas(o))
 	})
 	if o.Snapshot != nil {
-		registerHealthViews(mux, o.Snapshot)
-		registerSnapshotViews(mux, o.Snapshot)
-		registerPluginViews(mux, o.Snapshot)
 		prefix := o.Prefix
 		if prefix == "" {
 			prefix = "/apisix"
 		}
+		registerHealthViews(mux, o.Snapshot, prefix)
+		registerSnapshotViews(mux, o.Snapshot)
+		registerPluginViews(mux, o.Snapshot)
 		registerConfigViews(mux, o.Snapshot, prefix, o.Enabled)
 	}
 	if o.Snapshot == nil {

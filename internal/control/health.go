@@ -3,13 +3,12 @@ package control
 import (
 	"net/http"
 	"sort"
-	"strings"
 
 	"github.com/sluicegw/sluice/internal/snapshot"
 	"github.com/sluicegw/sluice/internal/upstream"
 )
 
-// healthNode and healthEntry are APISIX's /v1/healthcheck shapes.
+// healthNode and healthEntry are APISIX's /v1/healthcheck shapes (apisix/control/v1.lua).
 type healthNode struct {
 	IP       string        `json:"ip"`
 	Port     int           `json:"port"`
@@ -25,47 +24,113 @@ type healthCounter struct {
 	TimeoutFailure int `json:"timeout_failure"`
 }
 
+// healthEntry is one object with checks; Nodes is absent until its checker started (the
+// upstream's first request), as APISIX's target list is.
 type healthEntry struct {
 	Name  string       `json:"name"`
 	Type  string       `json:"type"`
-	Nodes []healthNode `json:"nodes"`
+	Nodes []healthNode `json:"nodes,omitempty"`
 }
 
-func toEntry(h upstream.Health) healthEntry {
-	e := healthEntry{Name: h.Name, Type: h.Type, Nodes: make([]healthNode, 0, len(h.Nodes))}
+// checkedObjects lists the routes, services and upstreams whose upstream has checks, in that
+// order (each by key), with their compiled upstream (nil when not compiled).
+func checkedObjects(s *snapshot.Snapshot, prefix string) (routes, services, upstreams []healthEntryRef) {
+	compiled := map[string]*upstream.Upstream{}
+	for _, u := range s.Upstreams {
+		compiled[u.Key] = u
+	}
+	for _, r := range s.Routes {
+		if r.Upstream != nil {
+			compiled[r.Upstream.Key] = r.Upstream
+		}
+	}
+	for _, r := range s.Routes {
+		if t := upstream.CheckType(r.Spec.Upstream); t != "" {
+			routes = append(routes, healthEntryRef{id: r.ID, key: r.Key, typ: t, u: compiled[r.Key+"#upstream"]})
+		}
+	}
+	for id, svc := range s.Services {
+		if t := upstream.CheckType(svc.Upstream); t != "" {
+			key := prefix + "/services/" + id
+			services = append(services, healthEntryRef{id: id, key: key, typ: t, u: compiled[key+"#upstream"]})
+		}
+	}
+	for id, u := range s.Upstreams {
+		if t := upstream.CheckType(u.Spec); t != "" {
+			upstreams = append(upstreams, healthEntryRef{id: id, key: u.Key, typ: t, u: u})
+		}
+	}
+	for _, l := range [][]healthEntryRef{routes, services, upstreams} {
+		sort.Slice(l, func(i, j int) bool { return l[i].key < l[j].key })
+	}
+	return routes, services, upstreams
+}
+
+type healthEntryRef struct {
+	id, key, typ string
+	u            *upstream.Upstream
+}
+
+func (r healthEntryRef) entry() healthEntry {
+	e := healthEntry{Name: r.key, Type: r.typ}
+	if r.u == nil {
+		return e
+	}
+	h, ok := r.u.Health()
+	if !ok {
+		return e
+	}
+	e.Nodes = make([]healthNode, 0, len(h.Nodes))
 	for _, n := range h.Nodes {
-		e.Nodes = append(e.Nodes, healthNode{IP: n.Host, Port: n.Port, Hostname: n.Host, Status: n.Status,
+		e.Nodes = append(e.Nodes, healthNode{IP: n.Host, Port: n.Port, Hostname: n.Hostname, Status: n.Status,
 			Counter: healthCounter{n.Success, n.HTTPFailure, n.TCPFailure, n.TimeoutFailure}})
 	}
 	return e
 }
 
-// registerHealthViews serves the upstream health checkers: every one that started (an
-// upstream with checks that served a request), and one by the object that owns it.
-func registerHealthViews(mux *http.ServeMux, load func() *snapshot.Snapshot) {
+// registerHealthViews serves the upstream health checkers: every route, service and upstream
+// with checks, and one by the object that owns it.
+func registerHealthViews(mux *http.ServeMux, load func() *snapshot.Snapshot, prefix string) {
 	mux.HandleFunc("GET /v1/healthcheck", func(w http.ResponseWriter, r *http.Request) {
+		routes, services, upstreams := checkedObjects(load(), prefix)
 		out := []healthEntry{}
-		for _, h := range snapshot.Health(load()) {
-			out = append(out, toEntry(h))
+		for _, l := range [][]healthEntryRef{routes, services, upstreams} {
+			for _, ref := range l {
+				out = append(out, ref.entry())
+			}
 		}
-		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("GET /v1/healthcheck/{kind}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error_msg": "missing src id for src type " + r.PathValue("kind")})
 	})
 	mux.HandleFunc("GET /v1/healthcheck/{kind}/{id}", func(w http.ResponseWriter, r *http.Request) {
 		kind, id := r.PathValue("kind"), r.PathValue("id")
+		s := load()
+		routes, services, upstreams := checkedObjects(s, prefix)
+		var list []healthEntryRef
+		var exists bool
 		switch kind {
-		case "routes", "services", "upstreams", "stream_routes":
+		case "routes":
+			list, exists = routes, s.Routes[id] != nil
+		case "services":
+			list, exists = services, s.Services[id] != nil
+		case "upstreams":
+			list, exists = upstreams, s.Upstreams[id] != nil
 		default:
-			writeJSON(w, http.StatusNotFound, map[string]string{"error_msg": "invalid src type " + kind})
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error_msg": "invalid src type " + kind})
 			return
 		}
-		suffix := "/" + kind + "/" + id
-		for _, h := range snapshot.Health(load()) {
-			if strings.HasSuffix(h.Name, suffix) {
-				writeJSON(w, http.StatusOK, toEntry(h))
+		for _, ref := range list {
+			if ref.id == id {
+				writeJSON(w, http.StatusOK, ref.entry())
 				return
 			}
 		}
-		writeJSON(w, http.StatusNotFound, map[string]string{"error_msg": "no checker for " + kind + "[" + id + "]"})
+		msg := kind + "[" + id + "] not found"
+		if exists {
+			msg = "no checker for " + kind + "[" + id + "]"
+		}
+		writeJSON(w, http.StatusNotFound, map[string]string{"error_msg": msg})
 	})
 }

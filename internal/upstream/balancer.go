@@ -138,12 +138,16 @@ func (u *Upstream) Pick(a *Attempt) *Node {
 	return u.pick(a)
 }
 
-// pickHealthy is pick skipping unhealthy nodes while an untried healthy one is left; with
-// none, every node is a candidate (APISIX picks from all nodes when all are unhealthy).
+// pickHealthy is pick over the healthy nodes (also for retries: once they were tried there is
+// none left); only when no node is healthy are they all candidates, as APISIX's
+// fetch_health_nodes does.
 func (u *Upstream) pickHealthy(a *Attempt) *Node {
+	if !u.anyHealthy() {
+		return u.pick(a)
+	}
 	for range u.nodes {
 		n := u.pick(a)
-		if n == nil || !n.down.Load() || !u.healthyLeft(a) {
+		if n == nil || !n.down.Load() {
 			return n
 		}
 		// skip it for this request, as a tried node
@@ -151,13 +155,14 @@ func (u *Upstream) pickHealthy(a *Attempt) *Node {
 		n.active.Add(-1)
 		a.markTried(n)
 	}
-	return u.pick(a)
+	return nil
 }
 
-// healthyLeft reports an untried node the checks find healthy, with weight (or the only one).
-func (u *Upstream) healthyLeft(a *Attempt) bool {
+// anyHealthy reports a node the checks find healthy that can take traffic (weight, or the only
+// node).
+func (u *Upstream) anyHealthy() bool {
 	for _, n := range u.nodes {
-		if !n.down.Load() && (n.Weight > 0 || len(u.nodes) == 1) && !a.isTried(n) {
+		if !n.down.Load() && (n.Weight > 0 || len(u.nodes) == 1) {
 			return true
 		}
 	}

@@ -7,13 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/sluicegw/sluice/internal/model"
 )
 
 // Health checks (APISIX upstream `checks`, lua-resty-healthcheck): active probes on a timer and
@@ -126,6 +130,9 @@ type nodeHealth struct {
 	unhealthy                            bool
 	success, httpFail, tcpFail, timeFail int
 	next                                 time.Time // the next active check
+	// dirty: unhealthy or a counter is not 0; a success then changes nothing, and the
+	// passive check skips the lock for it (every proxied request reports).
+	dirty atomic.Bool
 }
 
 // record applies one outcome with th. A success
@@ -134,7 +141,10 @@ type nodeHealth struct {
 func (n *Node) record(o outcome, th thresholds) {
 	h := &n.health
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	defer func() {
+		h.dirty.Store(h.unhealthy || h.success+h.httpFail+h.tcpFail+h.timeFail > 0)
+		h.mu.Unlock()
+	}()
 	switch o {
 	case outSuccess:
 		h.httpFail, h.tcpFail, h.timeFail = 0, 0, 0
@@ -173,9 +183,10 @@ func (n *Node) record(o outcome, th thresholds) {
 
 // NodeHealth is a node's state as the control API and metrics show it.
 type NodeHealth struct {
-	Host   string // the node's host (ip)
-	Port   int
-	Status string // healthy, unhealthy, mostly_healthy, mostly_unhealthy
+	Host     string // the node's host (ip)
+	Hostname string // the checker's host: active.host, else Host
+	Port     int    // the checker's port: active.port, else the node's
+	Status   string // healthy, unhealthy, mostly_healthy, mostly_unhealthy
 	// Counters since the last flip.
 	Success, HTTPFailure, TCPFailure, TimeoutFailure int
 }
@@ -187,8 +198,17 @@ func (n *Node) healthView() NodeHealth {
 	h := &n.health
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	v := NodeHealth{Host: n.Host, Port: n.Port, Success: h.success, HTTPFailure: h.httpFail,
+	v := NodeHealth{Host: n.Host, Hostname: n.Host, Port: n.Port, Success: h.success, HTTPFailure: h.httpFail,
 		TCPFailure: h.tcpFail, TimeoutFailure: h.timeFail}
+	if c := n.up.checks; c != nil {
+		// the checker's target, as APISIX keys it: active.port and active.host when set
+		if c.Active.Port > 0 {
+			v.Port = c.Active.Port
+		}
+		if c.Active.Host != "" {
+			v.Hostname = c.Active.Host
+		}
+	}
 	switch {
 	case h.unhealthy && h.success > 0:
 		v.Status = "mostly_unhealthy"
@@ -208,6 +228,18 @@ type Health struct {
 	Name  string
 	Type  string // the active check's type
 	Nodes []NodeHealth
+}
+
+// CheckType is the type of spec's health check (active's, else passive's), "" without checks.
+func CheckType(spec *model.Upstream) string {
+	if spec == nil || len(spec.Checks) == 0 {
+		return ""
+	}
+	c, err := parseChecks(spec.Checks)
+	if err != nil || c == nil {
+		return ""
+	}
+	return c.Active.Type
 }
 
 // Health returns the checker's view, and false when the upstream has no checks or its
@@ -246,10 +278,14 @@ func (u *Upstream) startChecks() {
 // runActive probes each node every healthy.interval while it is healthy and every
 // unhealthy.interval while it is not, at most concurrency at a time.
 func (u *Upstream) runActive(ctx context.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			slog.Error("panic recovered", "goroutine", "health check", "upstream", u.Key, "panic", r)
+		}
+	}()
 	a := u.checks.Active
 	th := thresholds{a.Healthy.Successes, a.Unhealthy.HTTPFailures, a.Unhealthy.TCPFailures, a.Unhealthy.Timeouts}
-	p := newProber(a, u.scheme)
-	defer p.close()
+	p := &prober{a: a, spec: u.Spec}
 	sem := make(chan struct{}, max(a.Concurrency, 1))
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -279,7 +315,13 @@ func (u *Upstream) runActive(ctx context.Context) {
 			}
 			wg.Add(1)
 			go func(n *Node) {
-				defer func() { <-sem; wg.Done() }()
+				defer func() {
+					if r := recover(); r != nil {
+						slog.Error("panic recovered", "goroutine", "health probe", "node", n.Addr, "panic", r)
+					}
+					<-sem
+					wg.Done()
+				}()
 				n.record(p.probe(ctx, n), th)
 			}(n)
 		}
@@ -293,38 +335,22 @@ func (u *Upstream) runActive(ctx context.Context) {
 
 // prober runs one active check against a node.
 type prober struct {
-	a      *activeSpec
-	client *http.Client
-	url    string // scheme://host:port path, with the host replaced per node
+	a    *activeSpec
+	spec *model.Upstream
 }
 
-func newProber(a *activeSpec, scheme string) *prober {
-	p := &prober{a: a}
-	if a.Type == "tcp" {
-		return p
+// probeTimeout is active.timeout; the schema has no minimum, and a probe must end.
+func (a *activeSpec) probeTimeout() time.Duration {
+	if a.Timeout <= 0 {
+		return time.Second
 	}
-	tr := &http.Transport{
-		DisableKeepAlives: true,
-		TLSClientConfig:   &tls.Config{InsecureSkipVerify: !a.HTTPSVerify}, //nolint:gosec // the user's https_verify_certificate
-	}
-	p.client = &http.Client{
-		Transport: tr,
-		Timeout:   time.Duration(a.Timeout * float64(time.Second)),
-		// a redirect is the answer: 302 is healthy by default
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	return p
+	return time.Duration(a.Timeout * float64(time.Second))
 }
 
-func (p *prober) close() {
-	if p.client != nil {
-		p.client.CloseIdleConnections()
-	}
-}
-
-// probe checks n: a TCP connect for type tcp, else an HTTP(S) request to http_path with
-// Host active.host (or the node's), whose status is looked up in the healthy and unhealthy
-// lists.
+// probe checks n: a TCP connect for type tcp, else an HTTP(S) request to http_path, whose
+// status is looked up in the healthy and unhealthy lists. The target is active.host (TLS server
+// name and Host; the node's host without it) at active.port (the node's without it); as in
+// APISIX's create_checker, pass_host rewrite sends upstream_host as the Host header.
 func (p *prober) probe(ctx context.Context, n *Node) outcome {
 	a := p.a
 	port := n.Port
@@ -332,7 +358,7 @@ func (p *prober) probe(ctx context.Context, n *Node) outcome {
 		port = a.Port
 	}
 	addr := net.JoinHostPort(n.Host, strconv.Itoa(port))
-	timeout := time.Duration(a.Timeout * float64(time.Second))
+	timeout := a.probeTimeout()
 	if a.Type == "tcp" {
 		d := net.Dialer{Timeout: timeout}
 		c, err := d.DialContext(ctx, "tcp", addr)
@@ -342,9 +368,22 @@ func (p *prober) probe(ctx context.Context, n *Node) outcome {
 		c.Close()
 		return outSuccess
 	}
+	hostname := n.Host
+	if a.Host != "" {
+		hostname = a.Host
+	}
 	scheme := "http"
+	tr := &http.Transport{DisableKeepAlives: true}
 	if a.Type == "https" {
 		scheme = "https"
+		tr.TLSClientConfig = &tls.Config{ServerName: hostname, InsecureSkipVerify: !a.HTTPSVerify} //nolint:gosec // the user's https_verify_certificate
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{
+		Transport: tr,
+		Timeout:   timeout,
+		// a redirect is the answer: 302 is healthy by default
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	var body io.Reader
 	if a.HTTPReqBody != "" {
@@ -354,9 +393,9 @@ func (p *prober) probe(ctx context.Context, n *Node) outcome {
 	if err != nil {
 		return outHTTPFailure
 	}
-	req.Host = n.Host
-	if a.Host != "" {
-		req.Host = a.Host
+	req.Host = hostname
+	if p.spec.PassHost == "rewrite" && p.spec.UpstreamHost != "" {
+		req.Host = p.spec.UpstreamHost
 	}
 	for _, h := range a.ReqHeaders {
 		if k, v, ok := strings.Cut(h, ":"); ok {
@@ -368,7 +407,7 @@ func (p *prober) probe(ctx context.Context, n *Node) outcome {
 		}
 	}
 	req.Header.Set("User-Agent", "sluice/healthcheck")
-	resp, err := p.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return failureOf(err)
 	}
@@ -396,24 +435,27 @@ func failureOf(err error) outcome {
 }
 
 // ReportPassive records a proxied try on n for the upstream's passive check: the response
-// status, or 0 with the try's error (a connect failure or a timeout). No-op without one.
+// status, or 0 with the try's error (a connect failure or a timeout). No-op without one. A
+// failed try counts as a TCP failure or a timeout (APISIX counts its 502/504, which the
+// default unhealthy statuses leave out).
 func (n *Node) ReportPassive(status int, err error) {
-	p := n.up.checks
-	if p == nil || p.Passive == nil {
-		return
+	if c := n.up.checks; c != nil && c.Passive != nil {
+		n.reportPassive(c.Passive, status, err)
 	}
-	ps := p.Passive
-	th := thresholds{ps.Healthy.Successes, ps.Unhealthy.HTTPFailures, ps.Unhealthy.TCPFailures, ps.Unhealthy.Timeouts}
-	switch {
-	case err != nil:
-		o := failureOf(err)
+}
+
+func (n *Node) reportPassive(ps *passiveSpec, status int, err error) {
+	o := outSuccess
+	if err != nil {
+		o = failureOf(err)
 		if ue := (*Error)(nil); errors.As(err, &ue) && ue.Timeout {
 			o = outTimeout
 		}
-		n.record(o, th)
-	case ps.Type == "tcp":
-		n.record(outSuccess, th)
-	default:
-		n.record(classify(status, ps.Healthy.HTTPStatuses, ps.Unhealthy.HTTPStatuses), th)
+	} else {
+		o = classify(status, ps.Healthy.HTTPStatuses, ps.Unhealthy.HTTPStatuses)
 	}
+	if o == outNone || o == outSuccess && !n.health.dirty.Load() {
+		return // nothing to count: a success on a healthy node with clean counters
+	}
+	n.record(o, thresholds{ps.Healthy.Successes, ps.Unhealthy.HTTPFailures, ps.Unhealthy.TCPFailures, ps.Unhealthy.Timeouts})
 }

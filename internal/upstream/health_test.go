@@ -84,6 +84,7 @@ func TestPickSkipsUnhealthy(t *testing.T) {
 	u.nodes[0].down.Store(true)
 	var a Attempt
 	for i := 0; i < 30; i++ {
+		u.tiers[0].next.Store(uint64(i % 3)) // every start of the roundrobin sequence
 		a.Reset()
 		if n := u.Pick(&a); n == u.nodes[0] {
 			t.Fatalf("pick %d: the unhealthy node", i)

@@ -33,10 +33,25 @@ func TestUpstreamActiveHealthCheck(t *testing.T) {
 	good, bad := origin("good", false), origin("bad", true)
 	put(t, n, "/upstreams/1", fmt.Sprintf(`{"type":"roundrobin","nodes":{"%s":1,"%s":1},"checks":{"active":{"http_path":"/status",`+
 		`"healthy":{"interval":1,"successes":1},"unhealthy":{"interval":1,"http_failures":1}}}}`, good.addr(), bad.addr()))
+	control := fmt.Sprintf("http://127.0.0.1:%d", p.Control)
+	// listed before any request, without nodes: its checker starts with the first one
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := do(t, "GET", control+"/v1/healthcheck/upstreams/1", "", "")
+		if r.Status == 200 {
+			if strings.TrimSpace(r.Body) != `{"name":"/apisix/upstreams/1","type":"http"}` {
+				t.Fatalf("before the first request: %s", r.Body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("upstream 1 never listed: %d %s", r.Status, r.Body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	put(t, n, "/routes/1", `{"uri":"/hc","upstream_id":"1","plugins":{"prometheus":{}}}`)
 	waitFor(t, n.proxyURL("/hc"), func(st int, _ string) bool { return st == 200 }) // starts the checker
 
-	control := fmt.Sprintf("http://127.0.0.1:%d", p.Control)
 	var entry struct {
 		Name  string `json:"name"`
 		Type  string `json:"type"`
@@ -82,13 +97,20 @@ func TestUpstreamActiveHealthCheck(t *testing.T) {
 	if all.Status != 200 || !strings.Contains(all.Body, `"name":"/apisix/upstreams/1"`) {
 		t.Fatalf("/v1/healthcheck: %d %s", all.Status, all.Body)
 	}
-	if r := do(t, "GET", control+"/v1/healthcheck/routes/1", "", ""); r.Status != 404 || !strings.Contains(r.Body, "no checker for routes[1]") {
-		t.Fatalf("a route without an inline upstream: %d %s", r.Status, r.Body)
+	for path, want := range map[string]string{
+		"/v1/healthcheck/routes/1":    `404 {"error_msg":"no checker for routes[1]"}`, // upstream_id: listed as the upstream
+		"/v1/healthcheck/routes/9":    `404 {"error_msg":"routes[9] not found"}`,
+		"/v1/healthcheck/consumers/1": `400 {"error_msg":"invalid src type consumers"}`,
+		"/v1/healthcheck/upstreams":   `404 {"error_msg":"missing src id for src type upstreams"}`,
+	} {
+		if r := do(t, "GET", control+path, "", ""); fmt.Sprintf("%d %s", r.Status, strings.TrimSpace(r.Body)) != want {
+			t.Errorf("%s: %d %s, want %s", path, r.Status, r.Body, want)
+		}
 	}
 
 	// apisix_upstream_status: 0 for the failing node, 1 for the other
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/apisix/prometheus/metrics", exportPort)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline = time.Now().Add(30 * time.Second)
 	for {
 		got := map[string]float64{}
 		if mf := scrapeMetrics(t, metricsURL)["apisix_upstream_status"]; mf != nil {
