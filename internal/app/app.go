@@ -27,6 +27,7 @@ import (
 	"github.com/sluicegw/sluice/internal/snapshot"
 	"github.com/sluicegw/sluice/internal/store"
 	"github.com/sluicegw/sluice/internal/store/etcd"
+	"github.com/sluicegw/sluice/internal/store/standalone"
 )
 
 // Version is Sluice's version; APISIXVersion is the APISIX release it is compatible with.
@@ -107,7 +108,7 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 		}
 	}()
 
-	if err := n.openStore(ctx, o.DataDir); err != nil {
+	if err := n.openStore(ctx, o.DataDir, o.ConfigPath); err != nil {
 		return nil, err
 	}
 	n.plugins = newPluginSet(cfg.Plugins, log)
@@ -184,7 +185,27 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 	return n, nil
 }
 
-func (n *Node) openStore(ctx context.Context, dataDir string) error {
+func (n *Node) openStore(ctx context.Context, dataDir, configPath string) error {
+	if n.cfg.Deployment.Role == "data_plane" {
+		switch p := n.cfg.ConfigProvider(); p {
+		case "yaml", "json":
+			// standalone, file-driven: conf/apisix.yaml (or .json) beside config.yaml
+			dir := "conf"
+			if configPath != "" {
+				dir = filepath.Dir(configPath)
+			}
+			path := filepath.Join(dir, "apisix."+p)
+			s, err := standalone.Open(path, n.cfg.Deployment.Etcd.Prefix, n.log.With("component", "standalone"))
+			if err != nil {
+				return fmt.Errorf("standalone config (config_provider %s): %w", p, err)
+			}
+			n.store = s
+			n.log.Info("standalone mode: configuration from file", "file", path)
+			return nil
+		case "xds":
+			return errors.New("deployment.role_data_plane.config_provider xds is not supported")
+		}
+	}
 	ec := n.cfg.Deployment.Etcd
 	endpoints := ec.Host
 	if n.cfg.Embedded() {

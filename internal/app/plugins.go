@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/sluicegw/sluice/internal/conf"
 	"github.com/sluicegw/sluice/internal/store"
+	"github.com/sluicegw/sluice/internal/store/standalone"
 	"github.com/sluicegw/sluice/plugin"
 )
 
@@ -130,6 +132,9 @@ func (n *Node) publishPlugins(ctx context.Context) error {
 		return err
 	}
 	if _, _, err := n.store.Put(ctx, n.cfg.Deployment.Etcd.Prefix+"/plugins", b, store.WriteOptions{}); err != nil {
+		if errors.Is(err, standalone.ErrReadOnly) {
+			return nil // standalone: nothing reads the list from the file
+		}
 		return fmt.Errorf("publish plugin list: %w", err)
 	}
 	return nil

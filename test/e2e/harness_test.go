@@ -143,6 +143,9 @@ func (n *node) start() {
 	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for _, port := range []int{n.ports.Admin, n.ports.Proxy} {
+		if port == 0 {
+			continue // not served (a data_plane node has no Admin API)
+		}
 		for {
 			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
 			if err == nil {
