@@ -176,9 +176,11 @@ func (d *DNS) lookup(name string, t uint16, port int) ([]model.Node, time.Durati
 func (d *DNS) addresses(target string, extra []dns.RR) ([]string, time.Duration, error) {
 	var out []string
 	ttl := time.Duration(-1)
-	take := func(rrs []dns.RR) {
+	take := func(rrs []dns.RR, anyName bool) {
 		for _, rr := range rrs {
-			if !strings.EqualFold(rr.Header().Name, target) {
+			// the additional section may hold other names; an answer to our question may
+			// reach its address through a CNAME chain
+			if !anyName && !strings.EqualFold(rr.Header().Name, target) {
 				continue
 			}
 			switch r := rr.(type) {
@@ -194,7 +196,7 @@ func (d *DNS) addresses(target string, extra []dns.RR) ([]string, time.Duration,
 			}
 		}
 	}
-	take(extra)
+	take(extra, false)
 	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		if len(out) > 0 {
 			break
@@ -203,7 +205,7 @@ func (d *DNS) addresses(target string, extra []dns.RR) ([]string, time.Duration,
 		if err != nil {
 			return nil, 0, err
 		}
-		take(msg.Answer)
+		take(msg.Answer, true)
 	}
 	return out, ttl, nil
 }
@@ -213,9 +215,16 @@ func (d *DNS) addresses(target string, extra []dns.RR) ([]string, time.Duration,
 func (d *DNS) exchange(name string, t uint16) (*dns.Msg, error) {
 	q := new(dns.Msg)
 	q.SetQuestion(name, t)
+	q.SetEdns0(4096, false)
 	var lastErr error
 	for _, s := range d.servers {
 		msg, _, err := d.client.Exchange(q, s)
+		if err == nil && msg.Truncated {
+			// too many records for UDP: ask again over TCP
+			tcp := *d.client
+			tcp.Net = "tcp"
+			msg, _, err = tcp.Exchange(q, s)
+		}
 		if err != nil {
 			lastErr = err
 			continue

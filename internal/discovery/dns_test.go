@@ -76,6 +76,9 @@ func TestDNSNodes(t *testing.T) {
 	z.set("srv.test.", dns.TypeSRV, "srv.test. 20 IN SRV 1 30 8080 a.test.", "srv.test. 20 IN SRV 2 0 9090 b.test.")
 	z.set("b.test.", dns.TypeA, "b.test. 5 IN A 127.0.0.4")
 	z.set("alias.test.", dns.TypeCNAME, "alias.test. 40 IN CNAME b.test.")
+	// an SRV target that is itself an alias: the A answer comes through the CNAME
+	z.set("srv2.test.", dns.TypeSRV, "srv2.test. 20 IN SRV 1 10 8081 c.test.")
+	z.set("c.test.", dns.TypeA, "c.test. 20 IN CNAME b.test.", "b.test. 5 IN A 127.0.0.4")
 	d := newTestDNS(t, addr)
 
 	for _, tc := range []struct {
@@ -91,6 +94,7 @@ func TestDNSNodes(t *testing.T) {
 		{"srv.test", "127.0.0.2:8080 w30 p-1, 127.0.0.3:8080 w30 p-1, 127.0.0.4:9090 w1 p-2", 5 * time.Second},
 		{"srv.test:7000", "127.0.0.2:7000 w30 p-1, 127.0.0.3:7000 w30 p-1, 127.0.0.4:7000 w1 p-2", 5 * time.Second},
 		{"alias.test:81", "127.0.0.4:81 w1 p0", 5 * time.Second},
+		{"srv2.test", "127.0.0.4:8081 w10 p-1", 5 * time.Second},
 		{"127.0.0.9:82", "127.0.0.9:82 w1 p0", time.Hour},
 	} {
 		nodes, ttl, err := d.Nodes(tc.name, nil)

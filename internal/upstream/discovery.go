@@ -3,6 +3,7 @@ package upstream
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,9 +30,10 @@ type discovered struct {
 	opt      Options
 
 	cur        atomic.Pointer[Upstream] // nil until the first answer with nodes
-	expires    atomic.Int64             // monoNow after which cur is refreshed
+	expires    atomic.Int64             // monoNow until which the last answer (or failure) holds
 	refreshing atomic.Bool
-	mu         sync.Mutex // one resolution at a time
+	lookup     sync.Mutex // one registry question at a time
+	mu         sync.Mutex // installing a new upstream, and Close
 	err        atomic.Pointer[string]
 }
 
@@ -48,10 +50,13 @@ func (u *Upstream) Current() *Upstream {
 		return u
 	}
 	cur := d.cur.Load()
-	if cur != nil && monoNow() < d.expires.Load() {
+	fresh := monoNow() < d.expires.Load()
+	switch {
+	case cur != nil && fresh:
 		return cur
-	}
-	if cur != nil {
+	case cur == nil && fresh:
+		return u // the registry failed less than minDiscoveryTTL ago: 503 at once
+	case cur != nil:
 		if d.refreshing.CompareAndSwap(false, true) {
 			go func() {
 				defer d.refreshing.Store(false)
@@ -60,7 +65,7 @@ func (u *Upstream) Current() *Upstream {
 		}
 		return cur
 	}
-	u.resolve()
+	u.resolve() // concurrent first requests wait for this one question
 	if cur = d.cur.Load(); cur != nil {
 		return cur
 	}
@@ -70,15 +75,12 @@ func (u *Upstream) Current() *Upstream {
 // resolve asks the registry and installs a new upstream when the nodes changed.
 func (u *Upstream) resolve() {
 	d := u.disc
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if u.closed.Load() {
-		return
+	d.lookup.Lock()
+	defer d.lookup.Unlock()
+	if u.closed.Load() || monoNow() < d.expires.Load() {
+		return // closed, or another request asked meanwhile
 	}
 	cur := d.cur.Load()
-	if cur != nil && monoNow() < d.expires.Load() {
-		return // another request refreshed it meanwhile
-	}
 	nodes, ttl, err := d.resolver.Nodes(d.name, d.args)
 	if err == nil && len(nodes) == 0 {
 		err = fmt.Errorf("no valid upstream node")
@@ -92,6 +94,9 @@ func (u *Upstream) resolve() {
 		return
 	}
 	d.err.Store(nil)
+	// registries rotate their answers: the same nodes in another order are no change
+	nodes = slices.Clone(nodes)
+	slices.SortFunc(nodes, compareNodes)
 	if cur != nil && slices.EqualFunc(cur.Spec.Nodes, nodes, sameNode) {
 		d.expires.Store(monoNow() + int64(ttl))
 		return
@@ -106,7 +111,14 @@ func (u *Upstream) resolve() {
 		d.expires.Store(monoNow() + int64(minDiscoveryTTL))
 		return
 	}
+	d.mu.Lock()
+	if u.closed.Load() {
+		d.mu.Unlock()
+		next.Close()
+		return
+	}
 	d.cur.Store(next)
+	d.mu.Unlock()
 	d.expires.Store(monoNow() + int64(ttl))
 	if cur != nil {
 		cur.Close() // requests under way finish on their connections
@@ -135,4 +147,16 @@ func (t unconfigured) Nodes(string, []byte) ([]model.Node, time.Duration, error)
 
 func sameNode(a, b model.Node) bool {
 	return a.Host == b.Host && a.Port == b.Port && a.Weight == b.Weight && a.Priority == b.Priority
+}
+
+func compareNodes(a, b model.Node) int {
+	switch {
+	case a.Host != b.Host:
+		return strings.Compare(a.Host, b.Host)
+	case a.Port != b.Port:
+		return a.Port - b.Port
+	case a.Priority != b.Priority:
+		return a.Priority - b.Priority
+	}
+	return a.Weight - b.Weight
 }

@@ -73,6 +73,14 @@ func TestDiscoveryCurrent(t *testing.T) {
 	if n := len(u.Current().Nodes()); n != 2 || !first.closed.Load() {
 		t.Fatalf("after the change: %d nodes, old closed %v", n, first.closed.Load())
 	}
+	// the same nodes in another order (DNS rotates them) keep the compiled upstream
+	same := u.Current()
+	u.disc.expires.Store(0)
+	reg.set([]model.Node{{Host: "127.0.0.1", Port: 1982, Weight: 1}, {Host: "127.0.0.1", Port: 1981, Weight: 1}}, nil)
+	u.resolve()
+	if u.Current() != same {
+		t.Fatal("a reordered answer rebuilt the upstream")
+	}
 	// a failing registry: the last nodes keep serving, the error is visible
 	second := u.Current()
 	u.disc.expires.Store(0)
@@ -93,6 +101,13 @@ func TestDiscoveryWithoutNodes(t *testing.T) {
 	u := discoveryUpstream(t, reg, "dns")
 	if got := u.Current(); len(got.Nodes()) != 0 {
 		t.Fatalf("nodes without an answer: %v", got.Nodes())
+	}
+	// the failure is remembered: the next requests answer at once without asking again
+	for i := 0; i < 10; i++ {
+		u.Current()
+	}
+	if reg.asked != 1 {
+		t.Fatalf("registry asked %d times within the failure TTL, want 1", reg.asked)
 	}
 	u2 := discoveryUpstream(t, reg, "consul")
 	if got := u2.Current(); len(got.Nodes()) != 0 || u2.DiscoveryError() == "" {

@@ -152,12 +152,12 @@ func TestUpstreamPassiveHealthCheck(t *testing.T) {
 	good := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "good") })
 	bad := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/status" {
-			return // the active check passes: only traffic shows the failure
+			return // the active check passes (its 254 successes never bring the node back here)
 		}
 		w.WriteHeader(500)
 	})
 	put(t, n, "/routes/1", fmt.Sprintf(`{"uri":"/p","upstream":{"type":"roundrobin","retries":0,"nodes":{"%s":1,"%s":1},"checks":{`+
-		`"active":{"http_path":"/status","healthy":{"interval":60,"successes":1},"unhealthy":{"interval":60}},`+
+		`"active":{"http_path":"/status","healthy":{"interval":60,"successes":254},"unhealthy":{"interval":60}},`+
 		`"passive":{"healthy":{"successes":3},"unhealthy":{"http_statuses":[500],"http_failures":2}}}}}`, good.addr(), bad.addr()))
 	waitFor(t, n.proxyURL("/p"), func(st int, _ string) bool { return st == 200 || st == 500 })
 	fails := 0
