@@ -31,6 +31,10 @@ func (s *Server) forward(rc *reqCtx) (streaming bool) {
 	}
 	req, resp := rc.upReq, rc.upResp
 	rc.statuses = rc.statuses[:0]
+	if u.CHash() {
+		rc.hashBuf = u.AppendHashKey(rc.hashBuf[:0], rc)
+		rc.attempt.HashKey = rc.hashBuf
+	}
 	n := u.Pick(&rc.attempt)
 	if n == nil {
 		s.gatewayError(rc, fasthttp.StatusServiceUnavailable) // "no valid upstream node"

@@ -58,6 +58,7 @@ type h2Ctx struct {
 	respBody []byte
 	reqBody  bufferedBody
 	limBody  *limitedBody // the client's body under client_max_body_size; nil without a body
+	hashBuf  []byte       // a chash upstream's key for this request
 	plug     pluginState
 	info     reqInfo // plugin.RequestInfo (reqinfo.go)
 	// A plugin's choices (pluginctx_upstream.go).
@@ -97,6 +98,7 @@ func releaseH2Ctx(hc *h2Ctx) {
 		target:       hc.target[:0],
 		method:       hc.method[:0],
 		statuses:     hc.statuses[:0],
+		hashBuf:      hc.hashBuf[:0],
 	}
 	h2CtxPool.Put(hc)
 }

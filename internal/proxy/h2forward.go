@@ -24,6 +24,10 @@ import (
 // forwardH2ToH1 sends the request to an HTTP/1.1 node.
 func (s *Server) forwardH2ToH1(w http.ResponseWriter, hc *h2Ctx, u *upstream.Upstream) {
 	r, rt := hc.r, hc.route
+	if u.CHash() {
+		hc.hashBuf = u.AppendHashKey(hc.hashBuf[:0], hc)
+		hc.attempt.HashKey = hc.hashBuf
+	}
 	n := u.Pick(&hc.attempt)
 	if n == nil {
 		s.gatewayErrorH2(w, hc, http.StatusServiceUnavailable)
@@ -182,6 +186,10 @@ func (s *Server) respondH1ToH2(w http.ResponseWriter, rctl *http.ResponseControl
 // move to another node: by then no byte of the request left Sluice.
 func (s *Server) forwardH2(w http.ResponseWriter, hc *h2Ctx, u *upstream.Upstream) {
 	r, rt := hc.r, hc.route
+	if u.CHash() {
+		hc.hashBuf = u.AppendHashKey(hc.hashBuf[:0], hc)
+		hc.attempt.HashKey = hc.hashBuf
+	}
 	n := u.Pick(&hc.attempt)
 	if n == nil {
 		s.gatewayErrorH2(w, hc, http.StatusServiceUnavailable)

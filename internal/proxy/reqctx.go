@@ -45,6 +45,7 @@ type reqCtx struct {
 	uriBuf   []byte
 	xff      []byte
 	tokens   [][]byte
+	hashBuf  []byte // a chash upstream's key for this request
 
 	plug pluginState // the plugin runtime's per-request state (pluginctx.go)
 

@@ -50,6 +50,8 @@ type Upstream struct {
 
 	// disc: the nodes come from service discovery (discovery.go); nil otherwise.
 	disc *discovered
+	// hash is a chash upstream's key (hashkey.go).
+	hash []hashPart
 
 	// Health checks (health.go): nil without `checks`; the checker starts with the first Pick.
 	checks     *checksSpec
@@ -108,6 +110,11 @@ func NewWithOptions(key string, spec *model.Upstream, opt Options) (*Upstream, e
 	var err error
 	if u.kind, err = parseKind(spec.Type); err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", key, err)
+	}
+	if u.kind == kindCHash {
+		if u.hash, err = compileHashKey(spec); err != nil {
+			return nil, fmt.Errorf("upstream %s: %w", key, err)
+		}
 	}
 	u.scheme = spec.Scheme
 	if u.scheme == "" {
