@@ -111,7 +111,11 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 	if err := n.openStore(ctx, o.DataDir, o.ConfigPath); err != nil {
 		return nil, err
 	}
-	n.plugins = newPluginSet(cfg.Plugins, log)
+	enabled := cfg.Plugins
+	if fs, ok := n.store.(*standalone.Store); ok && fs.Plugins() != nil {
+		enabled = fs.Plugins() // apisix.yaml's `plugins:` replaces config.yaml's, as in APISIX
+	}
+	n.plugins = newPluginSet(enabled, log)
 	if n.view, err = newNodeView(n, cfg, o.DataDir); err != nil {
 		return nil, err
 	}

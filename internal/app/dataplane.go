@@ -13,6 +13,7 @@ import (
 	"github.com/sluicegw/sluice/internal/proxy"
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/snapshot"
+	"github.com/sluicegw/sluice/internal/store/standalone"
 	"github.com/sluicegw/sluice/internal/upstream"
 	"github.com/sluicegw/sluice/plugin"
 )
@@ -34,7 +35,9 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 		return err
 	}
 	n.view.syncPlugins(n.plugins.Enabled(), 0)
-	go n.view.probeEtcd(ctx, n.store, cfg.Deployment.Etcd.Prefix+"/routes")
+	if _, file := n.store.(*standalone.Store); !file {
+		go n.view.probeEtcd(ctx, n.store, cfg.Deployment.Etcd.Prefix+"/routes")
+	}
 	n.snapshots = snapshot.New(n.store, snapshot.Options{
 		UpstreamPool: pool,
 		Discovery:    registries,

@@ -133,7 +133,7 @@ func (n *Node) publishPlugins(ctx context.Context) error {
 	}
 	if _, _, err := n.store.Put(ctx, n.cfg.Deployment.Etcd.Prefix+"/plugins", b, store.WriteOptions{}); err != nil {
 		if errors.Is(err, standalone.ErrReadOnly) {
-			return nil // standalone: nothing reads the list from the file
+			return nil // standalone: the store is the file, read only
 		}
 		return fmt.Errorf("publish plugin list: %w", err)
 	}

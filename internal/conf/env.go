@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"errors"
 	"math"
 	"os"
 	"regexp"
@@ -84,4 +85,13 @@ func retag(s string) string {
 		return "!!float"
 	}
 	return "!!str"
+}
+
+// SubstituteEnv resolves ${{VAR}} references in every string key and value of a parsed YAML
+// document as config.yaml's are (standalone mode's apisix.yaml uses it); source names the file
+// in errors. An unset variable without a default is an error.
+func SubstituteEnv(doc *yaml.Node, source string) error {
+	p := &problems{source: source, lines: map[string]int{}}
+	substituteEnv(doc, "", p)
+	return errors.Join(p.errs...)
 }

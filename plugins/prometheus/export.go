@@ -100,7 +100,7 @@ func newNodeCollector(node plugin.Node, prefix string) *nodeCollector {
 		nodeInfo:       prometheus.NewDesc(prefix+"node_info", "Info of APISIX node", []string{"hostname", "version"}, nil),
 		batchEntries:   prometheus.NewDesc(prefix+"batch_process_entries", "batch process remaining entries", []string{"name", "route_id", "server_addr"}, nil),
 		upstreamStatus: prometheus.NewDesc(prefix+"upstream_status", "Upstream status from health check", []string{"name", "ip", "port"}, nil),
-		etcd:           provider != `"yaml"`,
+		etcd:           len(provider) == 0 || provider == `"etcd"`, // a standalone file (yaml, json): no etcd gauges
 	}
 }
 

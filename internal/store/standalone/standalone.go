@@ -22,6 +22,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/sluicegw/sluice/internal/conf"
 	"github.com/sluicegw/sluice/internal/store"
 )
 
@@ -45,6 +46,8 @@ type Store struct {
 	mtime   time.Time
 	size    int64
 	changed chan struct{} // closed and replaced at every load
+	plugins []string      // the file's `plugins:` names, nil without
+	ctx     context.Context
 	cancel  context.CancelFunc
 }
 
@@ -53,12 +56,12 @@ type Store struct {
 func Open(path, prefix string, log *slog.Logger) (*Store, error) {
 	s := &Store{path: path, prefix: strings.TrimSuffix(prefix, "/"), log: log, poll: time.Second,
 		changed: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.load(); err != nil {
+		s.cancel()
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	go s.watchFile(ctx)
+	go s.watchFile(s.ctx)
 	return s, nil
 }
 
@@ -100,12 +103,13 @@ func (s *Store) load() error {
 	s.mu.Lock()
 	s.mtime, s.size = st.ModTime(), st.Size()
 	s.mu.Unlock()
-	objs, err := parse(b, strings.HasSuffix(s.path, ".json"))
+	objs, plugins, err := parse(b, strings.HasSuffix(s.path, ".json"))
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.path, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.plugins = plugins
 	s.rev++
 	kvs := make(map[string]store.KV, len(objs))
 	for k, v := range objs {
@@ -129,20 +133,35 @@ func (s *Store) load() error {
 // parse turns the file into objects by key below the prefix ("routes/1"). Items without an id
 // get APISIX's "arr_<n>" (n from 1); consumers are keyed by username, and an item whose id is
 // "<username>/credentials/<id>" is that consumer's credential.
-func parse(b []byte, isJSON bool) (map[string][]byte, error) {
+func parse(b []byte, isJSON bool) (map[string][]byte, []string, error) {
 	var doc map[string]any
 	if isJSON {
-		if err := json.Unmarshal(b, &doc); err != nil {
-			return nil, err
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber() // ids and numbers stay as written (no float64 rounding)
+		if err := dec.Decode(&doc); err != nil {
+			return nil, nil, err
 		}
 	} else {
 		trimmed := bytes.TrimRight(b, " \t\r\n")
 		if !bytes.HasSuffix(trimmed, []byte("#END")) {
-			return nil, errors.New(`the file does not end with the line "#END" (it may be half written)`)
+			return nil, nil, errors.New(`the file does not end with the line "#END" (it may be half written)`)
 		}
-		if err := yaml.Unmarshal(b, &doc); err != nil {
-			return nil, err
+		var root yaml.Node
+		if err := yaml.Unmarshal(b, &root); err != nil {
+			return nil, nil, err
 		}
+		if err := conf.SubstituteEnv(&root, "apisix.yaml"); err != nil {
+			return nil, nil, err
+		}
+		var raw any
+		if err := root.Decode(&raw); err != nil {
+			return nil, nil, err
+		}
+		m, ok := stringKeys(raw).(map[string]any)
+		if !ok && raw != nil {
+			return nil, nil, errors.New("the file is not a map of object kinds")
+		}
+		doc = m
 	}
 	out := map[string][]byte{}
 	for _, kind := range kinds {
@@ -152,12 +171,12 @@ func parse(b []byte, isJSON bool) (map[string][]byte, error) {
 		}
 		list, ok := v.([]any)
 		if !ok {
-			return nil, fmt.Errorf("%s: not a list", kind)
+			return nil, nil, fmt.Errorf("%s: not a list", kind)
 		}
 		for i, item := range list {
 			obj, ok := item.(map[string]any)
 			if !ok {
-				return nil, fmt.Errorf("%s[%d]: not an object", kind, i)
+				return nil, nil, fmt.Errorf("%s[%d]: not an object", kind, i)
 			}
 			id := idOf(obj["id"])
 			if kind == "consumers" && id == "" {
@@ -175,16 +194,37 @@ func parse(b []byte, isJSON bool) (map[string][]byte, error) {
 				}
 			}
 			if _, dup := out[key]; dup {
-				return nil, fmt.Errorf("%s: id %q appears twice", kind, id)
+				return nil, nil, fmt.Errorf("%s: id %q appears twice", kind, id)
 			}
 			j, err := json.Marshal(obj)
 			if err != nil {
-				return nil, fmt.Errorf("%s[%d]: %w", kind, i, err)
+				return nil, nil, fmt.Errorf("%s[%d]: %w", kind, i, err)
 			}
 			out[key] = j
 		}
 	}
-	return out, nil
+	var plugins []string
+	if list, ok := doc["plugins"].([]any); ok {
+		plugins = []string{}
+		for i, item := range list {
+			switch x := item.(type) {
+			case string:
+				plugins = append(plugins, x)
+			case map[string]any:
+				if stream, _ := x["stream"].(bool); stream {
+					continue // stream plugins: not on the HTTP list
+				}
+				name, _ := x["name"].(string)
+				if name == "" {
+					return nil, nil, fmt.Errorf("plugins[%d]: no name", i)
+				}
+				plugins = append(plugins, name)
+			default:
+				return nil, nil, fmt.Errorf("plugins[%d]: not a name", i)
+			}
+		}
+	}
+	return out, plugins, nil
 }
 
 func idOf(v any) string {
@@ -193,10 +233,42 @@ func idOf(v any) string {
 		return x
 	case int:
 		return strconv.Itoa(x)
+	case json.Number:
+		return x.String()
 	case float64:
 		return strconv.FormatFloat(x, 'f', -1, 64)
 	}
 	return ""
+}
+
+// stringKeys makes every map key a string (YAML allows `200: x`, JSON does not), recursively.
+func stringKeys(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = stringKeys(e)
+		}
+		return x
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = stringKeys(e)
+		}
+		return m
+	case []any:
+		for i, e := range x {
+			x[i] = stringKeys(e)
+		}
+	}
+	return v
+}
+
+// Plugins is the file's top-level `plugins:` list (names), which replaces config.yaml's as in
+// APISIX; nil when the file has none.
+func (s *Store) Plugins() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.plugins
 }
 
 // Get returns the key or store.ErrNotFound.
@@ -247,12 +319,16 @@ func (s *Store) Watch(ctx context.Context, prefix string, rev int64) <-chan stor
 				case ch <- ev:
 				case <-ctx.Done():
 					return
+				case <-s.ctx.Done():
+					return
 				}
 				rev = cur + 1
 			}
 			select {
 			case <-changed:
 			case <-ctx.Done():
+				return
+			case <-s.ctx.Done(): // Close ends every watch, as the store contract says
 				return
 			}
 		}

@@ -3,6 +3,7 @@ package standalone
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -15,7 +16,7 @@ import (
 )
 
 func TestParse(t *testing.T) {
-	objs, err := parse([]byte(`routes:
+	objs, plugins, err := parse([]byte(`routes:
   - id: 1
     uri: /a
   - uri: /b
@@ -26,6 +27,15 @@ consumers:
 plugin_metadata:
   - id: http-logger
     log_format: {a: b}
+upstreams:
+  - id: u
+    nodes: {"127.0.0.1:80": 1}
+    labels: {200: ok}
+plugins:
+  - name: key-auth
+  - name: limit-conn
+    stream: true
+  - name: ${{SLUICE_TEST_PLUGIN:=proxy-rewrite}}
 #END
 `), false)
 	if err != nil {
@@ -37,6 +47,10 @@ plugin_metadata:
 		"consumers/jack":                `{"username":"jack"}`,
 		"consumers/jack/credentials/c1": `{"id":"c1","plugins":{"key-auth":{"key":"k"}}}`,
 		"plugin_metadata/http-logger":   `{"id":"http-logger","log_format":{"a":"b"}}`,
+		"upstreams/u":                   `{"id":"u","labels":{"200":"ok"},"nodes":{"127.0.0.1:80":1}}`,
+	}
+	if fmt.Sprint(plugins) != "[key-auth proxy-rewrite]" {
+		t.Errorf("plugins %v, want the HTTP ones with ${{VAR}} resolved", plugins)
 	}
 	if len(objs) != len(want) {
 		t.Errorf("%d objects, want %d: %v", len(objs), len(want), objs)
@@ -53,12 +67,15 @@ plugin_metadata:
 		"routes:\n  - [1, 2]\n#END\n",                    // not an object
 		"routes:\n  - id: 1\n    uri: [unclosed\n#END\n", // YAML error
 	} {
-		if _, err := parse([]byte(bad), false); err == nil {
+		if _, _, err := parse([]byte(bad), false); err == nil {
 			t.Errorf("parse(%q): no error", bad)
 		}
 	}
-	if objs, err := parse([]byte(`{"routes":[{"id":"r","uri":"/j"}]}`), true); err != nil || string(objs["routes/r"]) != `{"id":"r","uri":"/j"}` {
+	if objs, _, err := parse([]byte(`{"routes":[{"id":12345678901234567890,"uri":"/j"}]}`), true); err != nil || string(objs["routes/12345678901234567890"]) != `{"id":12345678901234567890,"uri":"/j"}` {
 		t.Errorf("json: %v, %v", objs, err)
+	}
+	if _, _, err := parse([]byte("routes:\n  - uri: ${{SLUICE_TEST_UNSET_VAR}}\n#END\n"), false); err == nil {
+		t.Error("an unset variable without a default: no error")
 	}
 }
 
