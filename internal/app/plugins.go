@@ -93,7 +93,11 @@ func (n *Node) reloadPlugins(configPath string) error {
 			n.log.Error("plugins reload: config not reloaded", "error", err)
 			return fmt.Errorf("reload %s: %w", configPath, err)
 		}
-		names := resolvePlugins(cfg.Plugins, n.log)
+		list := cfg.Plugins
+		if fs, ok := n.store.(*standalone.Store); ok && fs.Plugins() != nil {
+			list = fs.Plugins() // standalone: apisix.yaml's list wins, as at start
+		}
+		names := resolvePlugins(list, n.log)
 		if snaps := n.view.snaps.Load(); snaps != nil {
 			// newly enabled plugins start before any build can see them enabled; a stopped
 			// plugin's state outlives its instances, which close CloseGrace after the

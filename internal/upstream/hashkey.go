@@ -86,9 +86,10 @@ func parseTemplate(s string) []hashPart {
 func (u *Upstream) CHash() bool { return u.kind == kindCHash }
 
 // AppendHashKey appends the request's hash key to dst: the hash_on/key value from vars, or
-// $remote_addr when it is empty, as APISIX falls back.
+// $remote_addr when it has none, as APISIX falls back: the variable is absent (a present empty
+// header still counts), or a vars_combinations template resolved none of its variables.
 func (u *Upstream) AppendHashKey(dst []byte, vars plugin.Vars) []byte {
-	start := len(dst)
+	start, resolved := len(dst), 0
 	for i := range u.hash {
 		p := &u.hash[i]
 		if !p.isVar {
@@ -97,9 +98,11 @@ func (u *Upstream) AppendHashKey(dst []byte, vars plugin.Vars) []byte {
 		}
 		if v, ok := vars.Lookup(&p.v); ok {
 			dst = append(dst, v...)
+			resolved++
 		}
 	}
-	if len(dst) == start {
+	if resolved == 0 {
+		dst = dst[:start]
 		if v, ok := vars.Lookup(&remoteAddrVar); ok {
 			dst = append(dst, v...)
 		}

@@ -21,7 +21,7 @@ func (m mapVars) Lookup(v *plugin.Var) ([]byte, bool) {
 
 func TestAppendHashKey(t *testing.T) {
 	vars := mapVars{"uri": "/a", "remote_addr": "10.0.0.1", "http_x-user": "jack", "cookie_sid": "s1",
-		"consumer_name": "rose", "request_uri": "/a?b=1", "arg_id": "7"}
+		"consumer_name": "rose", "request_uri": "/a?b=1", "arg_id": "7", "http_x-empty": ""}
 	for _, tc := range []struct {
 		hashOn, key, want string
 	}{
@@ -33,7 +33,9 @@ func TestAppendHashKey(t *testing.T) {
 		{"consumer", "", "rose"},
 		{"vars_combinations", "$request_uri$remote_addr", "/a?b=110.0.0.1"},
 		{"vars_combinations", "${uri}-${arg_id}", "/a-7"},
-		{"vars_combinations", "static", "static"},
+		{"vars_combinations", "static", "10.0.0.1"},      // no variable resolved: remote_addr
+		{"vars_combinations", "$arg_no-$arg_none", "10.0.0.1"},
+		{"header", "X-Empty", ""}, // present but empty: hashed as it is
 	} {
 		u, err := NewWithOptions("k", &model.Upstream{Type: "chash", HashOn: tc.hashOn, Key: tc.key,
 			Nodes: model.Nodes{{Host: "127.0.0.1", Port: 1, Weight: 1}}}, Options{})

@@ -90,7 +90,10 @@ type nodeCollector struct {
 
 func newNodeCollector(node plugin.Node, prefix string) *nodeCollector {
 	// With a standalone YAML config there is no etcd, and APISIX exports no etcd gauges.
-	provider := string(node.Config("deployment.role_data_plane.config_provider"))
+	provider := ""
+	if string(node.Config("deployment.role")) == `"data_plane"` {
+		provider = string(node.Config("deployment.role_data_plane.config_provider"))
+	}
 	return &nodeCollector{
 		node:           node,
 		conns:          prometheus.NewDesc(prefix+"nginx_http_current_connections", "Number of HTTP connections", []string{"state"}, nil),
