@@ -3,58 +3,15 @@ package discovery
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sluicegw/sluice/internal/discovery/dnstest"
 )
-
-// zone is an in-process DNS server's records, by name and type; set replaces them.
-type zone struct {
-	mu  sync.Mutex
-	rrs map[string][]string // "name TYPE" → RR texts
-}
-
-func (z *zone) set(name string, t uint16, rrs ...string) {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	z.rrs[name+" "+dns.TypeToString[t]] = rrs
-}
-
-func serveZone(t testing.TB) (*zone, string) {
-	t.Helper()
-	z := &zone{rrs: map[string][]string{}}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		z.mu.Lock()
-		texts, ok := z.rrs[q.Question[0].Name+" "+dns.TypeToString[q.Question[0].Qtype]]
-		z.mu.Unlock()
-		if !ok {
-			m.Rcode = dns.RcodeNameError
-		}
-		for _, s := range texts {
-			rr, err := dns.NewRR(s)
-			if err != nil {
-				t.Errorf("bad RR %q: %v", s, err)
-				continue
-			}
-			m.Answer = append(m.Answer, rr)
-		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return z, pc.LocalAddr().String()
-}
 
 func newTestDNS(t *testing.T, server string, order ...string) *DNS {
 	t.Helper()
@@ -70,15 +27,15 @@ func newTestDNS(t *testing.T, server string, order ...string) *DNS {
 }
 
 func TestDNSNodes(t *testing.T) {
-	z, addr := serveZone(t)
-	z.set("a.test.", dns.TypeA, "a.test. 30 IN A 127.0.0.2", "a.test. 10 IN A 127.0.0.3")
-	z.set("six.test.", dns.TypeAAAA, "six.test. 30 IN AAAA ::1")
-	z.set("srv.test.", dns.TypeSRV, "srv.test. 20 IN SRV 1 30 8080 a.test.", "srv.test. 20 IN SRV 2 0 9090 b.test.")
-	z.set("b.test.", dns.TypeA, "b.test. 5 IN A 127.0.0.4")
-	z.set("alias.test.", dns.TypeCNAME, "alias.test. 40 IN CNAME b.test.")
+	z, addr := dnstest.Serve(t)
+	z.Set("a.test.", dns.TypeA, "a.test. 30 IN A 127.0.0.2", "a.test. 10 IN A 127.0.0.3")
+	z.Set("six.test.", dns.TypeAAAA, "six.test. 30 IN AAAA ::1")
+	z.Set("srv.test.", dns.TypeSRV, "srv.test. 20 IN SRV 1 30 8080 a.test.", "srv.test. 20 IN SRV 2 0 9090 b.test.")
+	z.Set("b.test.", dns.TypeA, "b.test. 5 IN A 127.0.0.4")
+	z.Set("alias.test.", dns.TypeCNAME, "alias.test. 40 IN CNAME b.test.")
 	// an SRV target that is itself an alias: the A answer comes through the CNAME
-	z.set("srv2.test.", dns.TypeSRV, "srv2.test. 20 IN SRV 1 10 8081 c.test.")
-	z.set("c.test.", dns.TypeA, "c.test. 20 IN CNAME b.test.", "b.test. 5 IN A 127.0.0.4")
+	z.Set("srv2.test.", dns.TypeSRV, "srv2.test. 20 IN SRV 1 10 8081 c.test.")
+	z.Set("c.test.", dns.TypeA, "c.test. 20 IN CNAME b.test.", "b.test. 5 IN A 127.0.0.4")
 	d := newTestDNS(t, addr)
 
 	for _, tc := range []struct {

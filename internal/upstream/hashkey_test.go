@@ -33,7 +33,7 @@ func TestAppendHashKey(t *testing.T) {
 		{"consumer", "", "rose"},
 		{"vars_combinations", "$request_uri$remote_addr", "/a?b=110.0.0.1"},
 		{"vars_combinations", "${uri}-${arg_id}", "/a-7"},
-		{"vars_combinations", "static", "10.0.0.1"},      // no variable resolved: remote_addr
+		{"vars_combinations", "static", "10.0.0.1"}, // no variable resolved: remote_addr
 		{"vars_combinations", "$arg_no-$arg_none", "10.0.0.1"},
 		{"header", "X-Empty", ""}, // present but empty: hashed as it is
 	} {
