@@ -1,8 +1,11 @@
 package control
 
 import (
+	"html/template"
 	"net/http"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/sluicegw/sluice/internal/snapshot"
 	"github.com/sluicegw/sluice/internal/upstream"
@@ -88,6 +91,76 @@ func (r healthEntryRef) entry() healthEntry {
 	return e
 }
 
+// healthPage is APISIX's HTML view of the checkers (apisix/control/v1.lua HTML_TEMPLATE), sent
+// to a client whose Accept names text/html.
+var healthPage = template.Must(template.New("health").Parse(`<html xmlns="http://www.w3.org/1999/xhtml">
+<head>
+  <title>APISIX upstream check status</title>
+</head>
+<body>
+<h1>APISIX upstream check status</h1>
+<table style="background-color:white" cellspacing="0" cellpadding="3" border="1">
+  <tr bgcolor="#C0C0C0">
+    <th>Index</th>
+    <th>Upstream</th>
+    <th>Check type</th>
+    <th>Host</th>
+    <th>Status</th>
+    <th>Success counts</th>
+    <th>TCP Failures</th>
+    <th>HTTP Failures</th>
+    <th>TIMEOUT Failures</th>
+  </tr>
+{{range .}}  {{if .Healthy}}<tr>{{else}}<tr bgcolor="#FF0000">{{end}}
+    <td>{{.Index}}</td>
+    <td>{{.Name}}</td>
+    <td>{{.Type}}</td>
+    <td>{{.Host}}</td>
+    <td>{{.Status}}</td>
+    <td>{{.Success}}</td>
+    <td>{{.TCP}}</td>
+    <td>{{.HTTP}}</td>
+    <td>{{.Timeout}}</td>
+  </tr>
+{{end}}</table>
+</body>
+</html>
+`))
+
+type healthRow struct {
+	Index                       int
+	Name, Type, Host, Status    string
+	Healthy                     bool
+	Success, TCP, HTTP, Timeout int
+}
+
+// writeHealth answers entries as JSON (one entry when single), or as APISIX's HTML page when
+// the client asks for text/html.
+func writeHealth(w http.ResponseWriter, r *http.Request, entries []healthEntry, single bool) {
+	if strings.Contains(r.Header.Get("Accept"), "text/html") {
+		var rows []healthRow
+		for _, e := range entries {
+			for _, n := range e.Nodes {
+				rows = append(rows, healthRow{Index: len(rows) + 1, Name: e.Name, Type: e.Type,
+					Host: n.IP + ":" + strconv.Itoa(n.Port), Status: n.Status,
+					Healthy: n.Status == "healthy" || n.Status == "mostly_healthy",
+					Success: n.Counter.Success, TCP: n.Counter.TCPFailure, HTTP: n.Counter.HTTPFailure,
+					Timeout: n.Counter.TimeoutFailure})
+			}
+		}
+		w.Header().Set("Content-Type", "text/html")
+		if err := healthPage.Execute(w, rows); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error_msg": "HTML template rendering: " + err.Error()})
+		}
+		return
+	}
+	if single {
+		writeJSON(w, http.StatusOK, entries[0])
+		return
+	}
+	writeJSON(w, http.StatusOK, entries)
+}
+
 // registerHealthViews serves the upstream health checkers: every route, service and upstream
 // with checks, and one by the object that owns it.
 func registerHealthViews(mux *http.ServeMux, load func() *snapshot.Snapshot, prefix string) {
@@ -99,7 +172,7 @@ func registerHealthViews(mux *http.ServeMux, load func() *snapshot.Snapshot, pre
 				out = append(out, ref.entry())
 			}
 		}
-		writeJSON(w, http.StatusOK, out)
+		writeHealth(w, r, out, false)
 	})
 	mux.HandleFunc("GET /v1/healthcheck/{kind}", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error_msg": "missing src id for src type " + r.PathValue("kind")})
@@ -123,7 +196,7 @@ func registerHealthViews(mux *http.ServeMux, load func() *snapshot.Snapshot, pre
 		}
 		for _, ref := range list {
 			if ref.id == id {
-				writeJSON(w, http.StatusOK, ref.entry())
+				writeHealth(w, r, []healthEntry{ref.entry()}, true)
 				return
 			}
 		}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -96,6 +97,20 @@ func TestUpstreamActiveHealthCheck(t *testing.T) {
 	all := do(t, "GET", control+"/v1/healthcheck", "", "")
 	if all.Status != 200 || !strings.Contains(all.Body, `"name":"/apisix/upstreams/1"`) {
 		t.Fatalf("/v1/healthcheck: %d %s", all.Status, all.Body)
+	}
+	// a browser gets APISIX's HTML table, the unhealthy node's row in red
+	req, _ := http.NewRequest("GET", control+"/v1/healthcheck", nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/html" ||
+		!strings.Contains(string(page), "<h1>APISIX upstream check status</h1>") ||
+		!strings.Contains(string(page), `<tr bgcolor="#FF0000">`) || !strings.Contains(string(page), "<td>"+bad.addr()+"</td>") {
+		t.Fatalf("HTML view (%s):\n%s", ct, page)
 	}
 	for path, want := range map[string]string{
 		"/v1/healthcheck/routes/1":    `404 {"error_msg":"no checker for routes[1]"}`, // upstream_id: listed as the upstream
