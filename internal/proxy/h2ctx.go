@@ -249,6 +249,10 @@ func (hc *h2Ctx) Lookup(v *plugin.Var) ([]byte, bool) {
 // lookupNginx resolves the same untyped nginx variables as reqCtx.lookupNginx.
 func (hc *h2Ctx) lookupNginx(name string) ([]byte, bool) {
 	switch name {
+	case "hostname":
+		return s2b(hc.srv.hostname), true
+	case "server_name":
+		return s2b(serverName), true
 	case "matched_uri":
 		return matchedVar(hc.params.MatchedURI)
 	case "matched_host":

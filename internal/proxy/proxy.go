@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -129,6 +130,7 @@ type Server struct {
 	// X-Forwarded-For, whose every header line nginx reads (others: the first).
 	realIPKey []byte
 	realIPXFF bool
+	hostname  string // $hostname
 
 	// Connection tracking for the graceful drain. The mutex is taken per connection
 	// (accept and close), never per request.
@@ -150,6 +152,7 @@ func Listen(o Options) (*Server, error) {
 	}
 	s.realIPKey = fasthttp.AppendNormalizedHeaderKey(nil, o.RealIPHeader)
 	s.realIPXFF = strings.EqualFold(o.RealIPHeader, "X-Forwarded-For")
+	s.hostname, _ = os.Hostname()
 	s.h1 = &fasthttp.Server{
 		Handler:      s.handleHTTP1,
 		ErrorHandler: s.handleParseError,

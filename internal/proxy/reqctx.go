@@ -287,6 +287,10 @@ func (rc *reqCtx) lookupNginx(name string) ([]byte, bool) {
 		return rc.peer.Addr().AppendTo(rc.realIPBuf[:0]), true
 	case "http_host":
 		return present(h.Host())
+	case "hostname":
+		return s2b(rc.srv.hostname), true
+	case "server_name":
+		return s2b(serverName), true
 	case "balancer_ip":
 		if n := rc.attempt.Current(); n != nil {
 			return s2b(n.Host), true
@@ -300,6 +304,10 @@ func (rc *reqCtx) lookupNginx(name string) ([]byte, bool) {
 }
 
 func present(b []byte) ([]byte, bool) { return b, b != nil }
+
+// serverName is $server_name: APISIX's nginx.conf proxy server is `server_name _;`.
+const serverName = "_"
+
 
 // matchedVar is a matched_* variable: absent when no route (or no host) matched.
 func matchedVar(s string) ([]byte, bool) {

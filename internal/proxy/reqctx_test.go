@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net"
+	"os"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -12,6 +13,7 @@ import (
 )
 
 func TestVarsLookup(t *testing.T) {
+	hostname, _ := os.Hostname()
 	s, err := Listen(Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +46,7 @@ func TestVarsLookup(t *testing.T) {
 		"server_addr": "10.0.0.1", "server_port": "9080", "request_method": "POST", "scheme": "http",
 		"server_protocol": "HTTP/1.1", "route_id": "r1", "route_name": "users", "service_id": "s1",
 		"service_name": "svc", "realip_remote_addr": "127.0.0.1", "is_args": "?",
+		"server_name": "_", "hostname": hostname,
 	} {
 		v := plugin.ParseVar(name)
 		got, ok := rc.Lookup(&v)
