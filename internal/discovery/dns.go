@@ -1,5 +1,5 @@
 // Package discovery holds the service registries upstreams find their nodes in (APISIX's
-// apisix/discovery/<type>, configured under config.yaml `discovery:`). DNS is the one so far.
+// apisix/discovery/<type>, configured under config.yaml `discovery:`): DNS and Consul.
 package discovery
 
 import (

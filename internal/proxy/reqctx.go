@@ -308,7 +308,6 @@ func present(b []byte) ([]byte, bool) { return b, b != nil }
 // serverName is $server_name: APISIX's nginx.conf proxy server is `server_name _;`.
 const serverName = "_"
 
-
 // matchedVar is a matched_* variable: absent when no route (or no host) matched.
 func matchedVar(s string) ([]byte, bool) {
 	if s == "" {

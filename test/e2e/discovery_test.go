@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,4 +48,29 @@ func TestDNSDiscovery(t *testing.T) {
 	if r := do(t, "GET", n.proxyURL("/missing"), "", ""); r.Status != 503 {
 		t.Fatalf("a name without records: %d %q, want 503", r.Status, r.Body)
 	}
+}
+
+// discovery.consul through the real binary, against a Consul HTTP API stand-in: the service's
+// passing instances are the nodes, re-read every fetch_interval.
+func TestConsulDiscovery(t *testing.T) {
+	one := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "one") })
+	two := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "two") })
+	var current atomic.Pointer[originServer]
+	current.Store(one)
+	consul := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/health/service/web" || r.URL.Query().Get("passing") != "true" {
+			fmt.Fprint(w, "[]")
+			return
+		}
+		host, port, _ := net.SplitHostPort(current.Load().addr())
+		fmt.Fprintf(w, `[{"Node":{"Address":"10.255.255.1"},"Service":{"Address":%q,"Port":%s}}]`, host, port)
+	}))
+	t.Cleanup(consul.Close)
+
+	p := newPorts(t)
+	n := startNode(t, p, p.configYAML(keyConfig(), fmt.Sprintf("discovery:\n  consul:\n    servers:\n      - %q\n    fetch_interval: 1\n", consul.URL)), "")
+	put(t, n, "/routes/c", `{"uri":"/c","upstream":{"type":"roundrobin","service_name":"web","discovery_type":"consul"}}`)
+	waitFor(t, n.proxyURL("/c"), func(st int, b string) bool { return st == 200 && b == "one" })
+	current.Store(two)
+	waitFor(t, n.proxyURL("/c"), func(st int, b string) bool { return st == 200 && b == "two" })
 }

@@ -1,0 +1,140 @@
+package discovery
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sluicegw/sluice/internal/model"
+)
+
+// Consul is discovery.consul: a service_name is a Consul service, whose passing instances
+// (/v1/health/service/<name>?passing=true) are the nodes, each with the configured weight.
+// Answers are reused for fetch_interval seconds (APISIX long-polls; a pull per interval gives
+// the same nodes a little later).
+type Consul struct {
+	servers  []string
+	token    string
+	weight   int
+	interval time.Duration
+	skip     []string
+	fallback *model.Node // default_service: the node when a service has none
+	client   *http.Client
+}
+
+// consulConfig is discovery.consul (apisix/discovery/consul/schema.lua).
+type consulConfig struct {
+	Servers       []string `json:"servers"`
+	Token         string   `json:"token"`
+	FetchInterval int      `json:"fetch_interval"`
+	Weight        int      `json:"weight"`
+	Timeout       struct {
+		Connect int `json:"connect"` // ms
+		Read    int `json:"read"`    // ms
+	} `json:"timeout"`
+	SkipServices   []string `json:"skip_services"`
+	DefaultService *struct {
+		Host string `json:"host"`
+		Port int    `json:"port"`
+	} `json:"default_service"`
+}
+
+// NewConsul reads discovery.consul.
+func NewConsul(raw json.RawMessage) (*Consul, error) {
+	c := consulConfig{FetchInterval: 3, Weight: 1}
+	c.Timeout.Connect, c.Timeout.Read = 2000, 2000
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("discovery.consul: %w", err)
+	}
+	if len(c.Servers) == 0 {
+		return nil, errors.New("discovery.consul: servers: at least one is required")
+	}
+	for _, s := range c.Servers {
+		if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("discovery.consul: servers: %q is not an http(s) URL", s)
+		}
+	}
+	if c.FetchInterval < 1 || c.Weight < 1 {
+		return nil, errors.New("discovery.consul: fetch_interval and weight must be at least 1")
+	}
+	d := &Consul{token: c.Token, weight: c.Weight, interval: time.Duration(c.FetchInterval) * time.Second,
+		skip:   c.SkipServices,
+		client: &http.Client{Timeout: time.Duration(c.Timeout.Connect+c.Timeout.Read) * time.Millisecond}}
+	for _, s := range c.Servers {
+		d.servers = append(d.servers, strings.TrimRight(s, "/"))
+	}
+	if ds := c.DefaultService; ds != nil && ds.Host != "" {
+		d.fallback = &model.Node{Host: ds.Host, Port: ds.Port, Weight: c.Weight}
+	}
+	return d, nil
+}
+
+// consulEntry is one item of /v1/health/service/<name>.
+type consulEntry struct {
+	Node struct {
+		Address string `json:"Address"`
+	} `json:"Node"`
+	Service struct {
+		Address string `json:"Address"`
+		Port    int    `json:"Port"`
+	} `json:"Service"`
+}
+
+// Nodes asks each server in turn for the service's passing instances.
+func (d *Consul) Nodes(serviceName string, _ []byte) ([]model.Node, time.Duration, error) {
+	if slices.Contains(d.skip, serviceName) {
+		return nil, 0, fmt.Errorf("consul service %q is in skip_services", serviceName)
+	}
+	var lastErr error
+	for _, s := range d.servers {
+		entries, err := d.fetch(s, serviceName)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		nodes := make([]model.Node, 0, len(entries))
+		for _, e := range entries {
+			host := e.Service.Address
+			if host == "" {
+				host = e.Node.Address // Consul: an empty service address means the node's
+			}
+			if host == "" || e.Service.Port == 0 {
+				continue
+			}
+			nodes = append(nodes, model.Node{Host: host, Port: e.Service.Port, Weight: d.weight})
+		}
+		if len(nodes) == 0 && d.fallback != nil {
+			nodes = append(nodes, *d.fallback)
+		}
+		return nodes, d.interval, nil
+	}
+	return nil, 0, lastErr
+}
+
+func (d *Consul) fetch(server, name string) ([]consulEntry, error) {
+	req, err := http.NewRequest(http.MethodGet, server+"/v1/health/service/"+url.PathEscape(name)+"?passing=true", nil)
+	if err != nil {
+		return nil, err
+	}
+	if d.token != "" {
+		req.Header.Set("X-Consul-Token", d.token)
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("consul %s: %s", server, resp.Status)
+	}
+	var entries []consulEntry
+	if err := json.NewDecoder(resp.Body).Decode(&entries); err != nil {
+		return nil, fmt.Errorf("consul %s: %w", server, err)
+	}
+	return entries, nil
+}
