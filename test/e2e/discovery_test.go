@@ -74,3 +74,26 @@ func TestConsulDiscovery(t *testing.T) {
 	current.Store(two)
 	waitFor(t, n.proxyURL("/c"), func(st int, b string) bool { return st == 200 && b == "two" })
 }
+
+// discovery.nacos through the real binary, against a Nacos open API stand-in: the healthy
+// instances of the service in discovery_args' namespace and group are the nodes.
+func TestNacosDiscovery(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "nacos") })
+	host, port, _ := net.SplitHostPort(o.addr())
+	nacos := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if r.URL.Path != "/nacos/v1/ns/instance/list" || q.Get("serviceName") != "svc" ||
+			q.Get("namespaceId") != "dev" || q.Get("groupName") != "G1" {
+			fmt.Fprint(w, `{"hosts":[]}`)
+			return
+		}
+		fmt.Fprintf(w, `{"hosts":[{"ip":%q,"port":%s,"weight":1.0}]}`, host, port)
+	}))
+	t.Cleanup(nacos.Close)
+
+	p := newPorts(t)
+	n := startNode(t, p, p.configYAML(keyConfig(), fmt.Sprintf("discovery:\n  nacos:\n    host:\n      - %q\n    fetch_interval: 1\n", nacos.URL)), "")
+	put(t, n, "/routes/n", `{"uri":"/n","upstream":{"type":"roundrobin","service_name":"svc","discovery_type":"nacos",`+
+		`"discovery_args":{"namespace_id":"dev","group_name":"G1"}}}`)
+	waitFor(t, n.proxyURL("/n"), func(st int, b string) bool { return st == 200 && b == "nacos" })
+}

@@ -1,0 +1,184 @@
+package discovery
+
+import (
+	"crypto/hmac"
+	"crypto/sha1" //nolint:gosec // Nacos signs with HMAC-SHA1
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicegw/sluice/internal/model"
+)
+
+// Nacos is discovery.nacos: a service_name is a Nacos service in discovery_args.namespace_id
+// (default public) and group_name (default DEFAULT_GROUP); its healthy instances
+// (ns/instance/list?healthyOnly=true) are the nodes. Answers are reused for fetch_interval
+// seconds, as APISIX fetches the registry on that timer.
+type Nacos struct {
+	hosts     []nacosHost
+	interval  time.Duration
+	weight    int
+	accessKey string
+	secretKey string
+	client    *http.Client
+	nowMillis func() int64
+}
+
+// nacosHost is one configured server: its base URL (prefix included, ending in /) and the
+// credentials written in it (http://user:pass@host:8848).
+type nacosHost struct {
+	base, user, pass string
+}
+
+// nacosConfig is discovery.nacos (apisix/discovery/nacos/schema.lua).
+type nacosConfig struct {
+	Host          []string `json:"host"`
+	Prefix        string   `json:"prefix"`
+	FetchInterval int      `json:"fetch_interval"`
+	Weight        int      `json:"weight"`
+	Timeout       struct {
+		Connect int `json:"connect"`
+		Send    int `json:"send"`
+		Read    int `json:"read"`
+	} `json:"timeout"`
+	AccessKey string `json:"access_key"`
+	SecretKey string `json:"secret_key"`
+}
+
+// NewNacos reads discovery.nacos.
+func NewNacos(raw json.RawMessage) (*Nacos, error) {
+	c := nacosConfig{Prefix: "/nacos/v1/", FetchInterval: 30, Weight: 100}
+	c.Timeout.Connect, c.Timeout.Send, c.Timeout.Read = 2000, 2000, 5000
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("discovery.nacos: %w", err)
+	}
+	if len(c.Host) == 0 {
+		return nil, errors.New("discovery.nacos: host: at least one is required")
+	}
+	if c.FetchInterval < 1 || c.Weight < 1 {
+		return nil, errors.New("discovery.nacos: fetch_interval and weight must be at least 1")
+	}
+	d := &Nacos{interval: time.Duration(c.FetchInterval) * time.Second, weight: c.Weight,
+		accessKey: c.AccessKey, secretKey: c.SecretKey,
+		client:    &http.Client{Timeout: time.Duration(c.Timeout.Connect+c.Timeout.Send+c.Timeout.Read) * time.Millisecond},
+		nowMillis: func() int64 { return time.Now().UnixMilli() }}
+	for _, h := range c.Host {
+		u, err := url.Parse(h)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("discovery.nacos: host: %q is not an http(s) URL", h)
+		}
+		nh := nacosHost{}
+		if u.User != nil {
+			nh.user = u.User.Username()
+			nh.pass, _ = u.User.Password()
+			u.User = nil
+		}
+		base := strings.TrimRight(u.String(), "/") + "/" + strings.Trim(c.Prefix, "/")
+		nh.base = strings.TrimRight(base, "/") + "/"
+		d.hosts = append(d.hosts, nh)
+	}
+	return d, nil
+}
+
+// Nodes asks each host in turn for the service's healthy instances.
+func (d *Nacos) Nodes(serviceName string, args []byte) ([]model.Node, time.Duration, error) {
+	var a struct {
+		NamespaceID string `json:"namespace_id"`
+		GroupName   string `json:"group_name"`
+	}
+	if len(args) > 0 {
+		if err := json.Unmarshal(args, &a); err != nil {
+			return nil, 0, fmt.Errorf("discovery_args: %w", err)
+		}
+	}
+	if a.NamespaceID == "" {
+		a.NamespaceID = "public"
+	}
+	if a.GroupName == "" {
+		a.GroupName = "DEFAULT_GROUP"
+	}
+	var lastErr error
+	for _, h := range d.hosts {
+		nodes, err := d.fetch(h, serviceName, a.NamespaceID, a.GroupName)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		return nodes, d.interval, nil
+	}
+	return nil, 0, lastErr
+}
+
+func (d *Nacos) fetch(h nacosHost, service, namespace, group string) ([]model.Node, error) {
+	q := url.Values{"healthyOnly": {"true"}, "serviceName": {service}, "namespaceId": {namespace}, "groupName": {group}}
+	if h.user != "" {
+		token, err := d.login(h)
+		if err != nil {
+			return nil, err
+		}
+		q.Set("accessToken", token)
+	}
+	if d.accessKey != "" && d.secretKey != "" {
+		data := strconv.FormatInt(d.nowMillis(), 10) + "@@" + group + "@@" + service
+		mac := hmac.New(sha1.New, []byte(d.secretKey))
+		mac.Write([]byte(data))
+		q.Set("ak", d.accessKey)
+		q.Set("data", data)
+		q.Set("signature", base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+	}
+	var list struct {
+		Hosts []struct {
+			IP     string   `json:"ip"`
+			Port   int      `json:"port"`
+			Weight *float64 `json:"weight"`
+		} `json:"hosts"`
+	}
+	if err := d.call(http.MethodGet, h.base+"ns/instance/list?"+q.Encode(), &list); err != nil {
+		return nil, err
+	}
+	nodes := make([]model.Node, 0, len(list.Hosts))
+	for _, x := range list.Hosts {
+		w := d.weight
+		if x.Weight != nil {
+			w = int(math.Round(*x.Weight))
+		}
+		nodes = append(nodes, model.Node{Host: x.IP, Port: x.Port, Weight: w})
+	}
+	return nodes, nil
+}
+
+// login exchanges the host's credentials for an access token (auth/login).
+func (d *Nacos) login(h nacosHost) (string, error) {
+	var res struct {
+		AccessToken string `json:"accessToken"`
+	}
+	q := url.Values{"username": {h.user}, "password": {h.pass}}
+	if err := d.call(http.MethodPost, h.base+"auth/login?"+q.Encode(), &res); err != nil {
+		return "", fmt.Errorf("nacos login: %w", err)
+	}
+	return res.AccessToken, nil
+}
+
+func (d *Nacos) call(method, u string, out any) error {
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("nacos %s: status = %d", req.URL.Host, resp.StatusCode)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
