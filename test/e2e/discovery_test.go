@@ -97,3 +97,22 @@ func TestNacosDiscovery(t *testing.T) {
 		`"discovery_args":{"namespace_id":"dev","group_name":"G1"}}}`)
 	waitFor(t, n.proxyURL("/n"), func(st int, b string) bool { return st == 200 && b == "nacos" })
 }
+
+// discovery.eureka through the real binary, against a Eureka REST stand-in.
+func TestEurekaDiscovery(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "eureka") })
+	host, port, _ := net.SplitHostPort(o.addr())
+	eureka := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/eureka/apps/USER-SERVICE" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintf(w, `{"application":{"instance":[{"ipAddr":%q,"status":"UP","port":{"$":%s,"@enabled":"true"}}]}}`, host, port)
+	}))
+	t.Cleanup(eureka.Close)
+
+	p := newPorts(t)
+	n := startNode(t, p, p.configYAML(keyConfig(), fmt.Sprintf("discovery:\n  eureka:\n    host:\n      - %q\n    fetch_interval: 1\n", eureka.URL)), "")
+	put(t, n, "/routes/e", `{"uri":"/e","upstream":{"type":"roundrobin","service_name":"USER-SERVICE","discovery_type":"eureka"}}`)
+	waitFor(t, n.proxyURL("/e"), func(st int, b string) bool { return st == 200 && b == "eureka" })
+}

@@ -1,0 +1,147 @@
+package discovery
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicegw/sluice/internal/model"
+)
+
+// Eureka is discovery.eureka: a service_name is a Eureka application (USER-SERVICE); its UP
+// instances (apps/<name>) are the nodes: ipAddr, the secure port when enabled, else the port,
+// metadata.weight or the configured weight. Answers are reused for fetch_interval seconds.
+type Eureka struct {
+	hosts    []eurekaHost
+	interval time.Duration
+	weight   int
+	client   *http.Client
+}
+
+type eurekaHost struct{ base, user, pass string }
+
+// eurekaConfig is discovery.eureka (apisix/discovery/eureka/schema.lua).
+type eurekaConfig struct {
+	Host          []string `json:"host"`
+	Prefix        string   `json:"prefix"`
+	FetchInterval int      `json:"fetch_interval"`
+	Weight        int      `json:"weight"`
+	Timeout       struct {
+		Connect int `json:"connect"`
+		Send    int `json:"send"`
+		Read    int `json:"read"`
+	} `json:"timeout"`
+}
+
+// NewEureka reads discovery.eureka.
+func NewEureka(raw json.RawMessage) (*Eureka, error) {
+	c := eurekaConfig{Prefix: "/eureka/", FetchInterval: 30, Weight: 100}
+	c.Timeout.Connect, c.Timeout.Send, c.Timeout.Read = 2000, 2000, 5000
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("discovery.eureka: %w", err)
+	}
+	if len(c.Host) == 0 {
+		return nil, errors.New("discovery.eureka: host: at least one is required")
+	}
+	if c.FetchInterval < 1 || c.Weight < 0 {
+		return nil, errors.New("discovery.eureka: fetch_interval must be at least 1, weight at least 0")
+	}
+	d := &Eureka{interval: time.Duration(c.FetchInterval) * time.Second, weight: c.Weight,
+		client: &http.Client{Timeout: time.Duration(c.Timeout.Connect+c.Timeout.Send+c.Timeout.Read) * time.Millisecond}}
+	for _, h := range c.Host {
+		u, err := url.Parse(h)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("discovery.eureka: host: %q is not an http(s) URL", h)
+		}
+		eh := eurekaHost{}
+		if u.User != nil {
+			eh.user = u.User.Username()
+			eh.pass, _ = u.User.Password()
+			u.User = nil
+		}
+		eh.base = strings.TrimRight(strings.TrimRight(u.String(), "/")+"/"+strings.Trim(c.Prefix, "/"), "/") + "/"
+		d.hosts = append(d.hosts, eh)
+	}
+	return d, nil
+}
+
+// eurekaPort is Eureka's {"$": 8080, "@enabled": "true"}.
+type eurekaPort struct {
+	Port    json.Number `json:"$"`
+	Enabled string      `json:"@enabled"`
+}
+
+// Nodes asks each host in turn for the application's instances.
+func (d *Eureka) Nodes(serviceName string, _ []byte) ([]model.Node, time.Duration, error) {
+	var lastErr error
+	for _, h := range d.hosts {
+		nodes, err := d.fetch(h, serviceName)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		return nodes, d.interval, nil
+	}
+	return nil, 0, lastErr
+}
+
+func (d *Eureka) fetch(h eurekaHost, app string) ([]model.Node, error) {
+	req, err := http.NewRequest(http.MethodGet, h.base+"apps/"+url.PathEscape(app), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if h.user != "" {
+		req.SetBasicAuth(h.user, h.pass)
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, nil // no such application: no nodes
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("eureka %s: status = %d", req.URL.Host, resp.StatusCode)
+	}
+	var body struct {
+		Application struct {
+			Instance []struct {
+				IPAddr     string            `json:"ipAddr"`
+				Status     string            `json:"status"`
+				Port       eurekaPort        `json:"port"`
+				SecurePort eurekaPort        `json:"securePort"`
+				Metadata   map[string]string `json:"metadata"`
+			} `json:"instance"`
+		} `json:"application"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, fmt.Errorf("eureka %s: %w", req.URL.Host, err)
+	}
+	var nodes []model.Node
+	for _, in := range body.Application.Instance {
+		if in.Status != "UP" || in.IPAddr == "" {
+			continue
+		}
+		p := in.Port
+		if in.SecurePort.Enabled == "true" {
+			p = in.SecurePort
+		}
+		port, err := strconv.Atoi(p.Port.String())
+		if err != nil {
+			continue
+		}
+		w := d.weight
+		if mw, err := strconv.Atoi(in.Metadata["weight"]); err == nil {
+			w = mw
+		}
+		nodes = append(nodes, model.Node{Host: in.IPAddr, Port: port, Weight: w})
+	}
+	return nodes, nil
+}
