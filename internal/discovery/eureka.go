@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -56,7 +57,7 @@ func NewEureka(raw json.RawMessage) (*Eureka, error) {
 	for _, h := range c.Host {
 		u, err := url.Parse(h)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("discovery.eureka: host: %q is not an http(s) URL", h)
+			return nil, fmt.Errorf("discovery.eureka: host[%d] is not an http(s) URL", len(d.hosts)) // the value may hold a password
 		}
 		eh := eurekaHost{}
 		if u.User != nil {
@@ -70,11 +71,13 @@ func NewEureka(raw json.RawMessage) (*Eureka, error) {
 	return d, nil
 }
 
-// eurekaPort is Eureka's {"$": 8080, "@enabled": "true"}.
+// eurekaPort is Eureka's {"$": 8080, "@enabled": "true"} (some servers send true).
 type eurekaPort struct {
 	Port    json.Number `json:"$"`
-	Enabled string      `json:"@enabled"`
+	Enabled any         `json:"@enabled"`
 }
+
+func (p eurekaPort) enabled() bool { return fmt.Sprint(p.Enabled) == "true" }
 
 // Nodes asks each host in turn for the application's instances.
 func (d *Eureka) Nodes(serviceName string, _ []byte) ([]model.Node, time.Duration, error) {
@@ -113,11 +116,12 @@ func (d *Eureka) fetch(h eurekaHost, app string) ([]model.Node, error) {
 	var body struct {
 		Application struct {
 			Instance []struct {
-				IPAddr     string            `json:"ipAddr"`
-				Status     string            `json:"status"`
-				Port       eurekaPort        `json:"port"`
-				SecurePort eurekaPort        `json:"securePort"`
-				Metadata   map[string]string `json:"metadata"`
+				IPAddr           string         `json:"ipAddr"`
+				Status           string         `json:"status"`
+				OverriddenStatus string         `json:"overriddenStatus"`
+				Port             eurekaPort     `json:"port"`
+				SecurePort       eurekaPort     `json:"securePort"`
+				Metadata         map[string]any `json:"metadata"`
 			} `json:"instance"`
 		} `json:"application"`
 	}
@@ -126,20 +130,28 @@ func (d *Eureka) fetch(h eurekaHost, app string) ([]model.Node, error) {
 	}
 	var nodes []model.Node
 	for _, in := range body.Application.Instance {
-		if in.Status != "UP" || in.IPAddr == "" {
+		if in.Status != "UP" || in.OverriddenStatus != "" && in.OverriddenStatus != "UP" && in.OverriddenStatus != "UNKNOWN" ||
+			net.ParseIP(in.IPAddr) == nil {
 			continue
 		}
-		p := in.Port
-		if in.SecurePort.Enabled == "true" {
+		var p eurekaPort
+		switch {
+		case in.SecurePort.enabled():
 			p = in.SecurePort
+		case in.Port.enabled():
+			p = in.Port
+		default:
+			continue // no port open
 		}
 		port, err := strconv.Atoi(p.Port.String())
 		if err != nil {
 			continue
 		}
 		w := d.weight
-		if mw, err := strconv.Atoi(in.Metadata["weight"]); err == nil {
-			w = mw
+		if mw, ok := in.Metadata["weight"]; ok {
+			if n, err := strconv.Atoi(fmt.Sprint(mw)); err == nil {
+				w = n
+			}
 		}
 		nodes = append(nodes, model.Node{Host: in.IPAddr, Port: port, Weight: w})
 	}

@@ -23,7 +23,10 @@ func TestEurekaNodes(t *testing.T) {
 		fmt.Fprint(w, `{"application":{"name":"USER-SERVICE","instance":[
 			{"ipAddr":"127.0.0.2","status":"UP","port":{"$":8080,"@enabled":"true"},"securePort":{"$":443,"@enabled":"false"},"metadata":{"weight":"20"}},
 			{"ipAddr":"127.0.0.3","status":"UP","port":{"$":8081,"@enabled":"false"},"securePort":{"$":8443,"@enabled":"true"}},
-			{"ipAddr":"127.0.0.4","status":"DOWN","port":{"$":8082,"@enabled":"true"}}]}}`)
+			{"ipAddr":"127.0.0.4","status":"DOWN","port":{"$":8082,"@enabled":"true"}},
+			{"ipAddr":"127.0.0.5","status":"UP","overriddenStatus":"OUT_OF_SERVICE","port":{"$":8083,"@enabled":"true"}},
+			{"ipAddr":"127.0.0.6","status":"UP","port":{"$":8084,"@enabled":false},"securePort":{"$":8444,"@enabled":false}},
+			{"ipAddr":"127.0.0.7","status":"UP","port":{"$":8085,"@enabled":true},"metadata":{"weight":5,"zone":{"a":1}}}]}}`)
 	}))
 	defer srv.Close()
 	conf, _ := json.Marshal(map[string]any{"host": []string{strings.Replace(srv.URL, "http://", "http://eu:pw@", 1)}, "fetch_interval": 4})
@@ -32,7 +35,7 @@ func TestEurekaNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	nodes, ttl, err := d.Nodes("USER-SERVICE", nil)
-	if err != nil || ttl != 4*time.Second || fmt.Sprint(nodes) != "[{127.0.0.2 8080 20 0 []} {127.0.0.3 8443 100 0 []}]" {
+	if err != nil || ttl != 4*time.Second || fmt.Sprint(nodes) != "[{127.0.0.2 8080 20 0 []} {127.0.0.3 8443 100 0 []} {127.0.0.7 8085 5 0 []}]" {
 		t.Fatalf("USER-SERVICE: %v ttl %v, %v", nodes, ttl, err)
 	}
 	if nodes, _, err := d.Nodes("MISSING", nil); err != nil || len(nodes) != 0 {

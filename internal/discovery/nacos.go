@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -72,7 +73,7 @@ func NewNacos(raw json.RawMessage) (*Nacos, error) {
 	for _, h := range c.Host {
 		u, err := url.Parse(h)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("discovery.nacos: host: %q is not an http(s) URL", h)
+			return nil, fmt.Errorf("discovery.nacos: host[%d] is not an http(s) URL", len(d.hosts)) // the value may hold a password
 		}
 		nh := nacosHost{}
 		if u.User != nil {
@@ -140,14 +141,14 @@ func (d *Nacos) fetch(h nacosHost, service, namespace, group string) ([]model.No
 			Weight *float64 `json:"weight"`
 		} `json:"hosts"`
 	}
-	if err := d.call(http.MethodGet, h.base+"ns/instance/list?"+q.Encode(), &list); err != nil {
+	if err := d.call(http.MethodGet, h.base+"ns/instance/list?"+q.Encode(), nil, &list); err != nil {
 		return nil, err
 	}
 	nodes := make([]model.Node, 0, len(list.Hosts))
 	for _, x := range list.Hosts {
 		w := d.weight
 		if x.Weight != nil {
-			w = int(math.Round(*x.Weight))
+			w = int(math.Ceil(*x.Weight)) // 0.3 still takes traffic; 0 none
 		}
 		nodes = append(nodes, model.Node{Host: x.IP, Port: x.Port, Weight: w})
 	}
@@ -159,22 +160,34 @@ func (d *Nacos) login(h nacosHost) (string, error) {
 	var res struct {
 		AccessToken string `json:"accessToken"`
 	}
-	q := url.Values{"username": {h.user}, "password": {h.pass}}
-	if err := d.call(http.MethodPost, h.base+"auth/login?"+q.Encode(), &res); err != nil {
+	form := url.Values{"username": {h.user}, "password": {h.pass}}
+	if err := d.call(http.MethodPost, h.base+"auth/login", form, &res); err != nil {
 		return "", fmt.Errorf("nacos login: %w", err)
 	}
 	return res.AccessToken, nil
 }
 
-func (d *Nacos) call(method, u string, out any) error {
-	req, err := http.NewRequest(method, u, nil)
+// call sends form (if any) as the body, so credentials stay out of URLs; errors name the host
+// only, as the query may hold an access token.
+func (d *Nacos) call(method, u string, form url.Values, out any) error {
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, u, body)
 	if err != nil {
-		return err
+		return errors.New("nacos: bad request URL")
 	}
 	req.Header.Set("Accept", "application/json")
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return err
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("nacos %s: %w", req.URL.Host, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

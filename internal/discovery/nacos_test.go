@@ -16,7 +16,8 @@ func TestNacosNodes(t *testing.T) {
 		q := r.URL.Query()
 		switch r.URL.Path {
 		case "/nacos/v1/auth/login":
-			if r.Method != http.MethodPost || q.Get("username") != "nacos" || q.Get("password") != "secret" {
+			r.ParseForm()
+			if r.Method != http.MethodPost || r.PostForm.Get("username") != "nacos" || r.PostForm.Get("password") != "secret" || q.Get("password") != "" {
 				http.Error(w, "bad login", 403)
 				return
 			}

@@ -35,7 +35,14 @@ type discovered struct {
 	lookup     sync.Mutex // one registry question at a time
 	mu         sync.Mutex // installing a new upstream, and Close
 	err        atomic.Pointer[string]
+
+	firstMu  sync.Mutex
+	inflight chan struct{} // the first resolution under way, closed when it ends
 }
+
+// firstWait bounds how long a request waits for a registry that has not answered yet: a
+// registry down or slow costs 503s, not requests held for its timeouts.
+const firstWait = time.Second
 
 // minDiscoveryTTL bounds how often a registry is asked: a TTL of 0 must not mean every request.
 const minDiscoveryTTL = time.Second
@@ -65,11 +72,36 @@ func (u *Upstream) Current() *Upstream {
 		}
 		return cur
 	}
-	u.resolve() // concurrent first requests wait for this one question
+	// no nodes yet: one resolution in the background, waited for up to firstWait
+	t := time.NewTimer(firstWait)
+	select {
+	case <-u.startResolve():
+	case <-t.C:
+	}
+	t.Stop()
 	if cur = d.cur.Load(); cur != nil {
 		return cur
 	}
 	return u // no nodes: 503
+}
+
+// startResolve starts a resolution unless one is under way, and returns its end.
+func (u *Upstream) startResolve() <-chan struct{} {
+	d := u.disc
+	d.firstMu.Lock()
+	defer d.firstMu.Unlock()
+	if d.inflight == nil {
+		ch := make(chan struct{})
+		d.inflight = ch
+		go func() {
+			u.resolve()
+			d.firstMu.Lock()
+			close(ch)
+			d.inflight = nil
+			d.firstMu.Unlock()
+		}()
+	}
+	return d.inflight
 }
 
 // resolve asks the registry and installs a new upstream when the nodes changed.

@@ -114,3 +114,31 @@ func TestDiscoveryWithoutNodes(t *testing.T) {
 		t.Fatalf("unconfigured type: %v, %q", got.Nodes(), u2.DiscoveryError())
 	}
 }
+
+// slowRegistry answers after delay.
+type slowRegistry struct{ delay time.Duration }
+
+func (s slowRegistry) Nodes(string, []byte) ([]model.Node, time.Duration, error) {
+	time.Sleep(s.delay)
+	return []model.Node{{Host: "127.0.0.1", Port: 1980, Weight: 1}}, time.Hour, nil
+}
+
+// A registry slower than firstWait: the first requests get the 503 shell after firstWait, not
+// after the registry's answer; once it answered, requests get its nodes.
+func TestDiscoverySlowRegistry(t *testing.T) {
+	u := discoveryUpstream(t, slowRegistry{delay: 2500 * time.Millisecond}, "dns")
+	start := time.Now()
+	if got := u.Current(); got != u {
+		t.Fatal("nodes before the registry answered")
+	}
+	if waited := time.Since(start); waited > firstWait+500*time.Millisecond {
+		t.Fatalf("the first request waited %v for a slow registry, want about %v", waited, firstWait)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(u.Current().Nodes()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow answer was never installed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
