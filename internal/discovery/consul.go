@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/sluicegw/sluice/internal/model"
@@ -18,7 +17,7 @@ import (
 // Answers are reused for fetch_interval seconds (APISIX long-polls; a pull per interval gives
 // the same nodes a little later).
 type Consul struct {
-	servers  []string
+	servers  []registryHost // base: the server URL with "/"
 	token    string
 	weight   int
 	interval time.Duration
@@ -54,20 +53,18 @@ func NewConsul(raw json.RawMessage) (*Consul, error) {
 	if len(c.Servers) == 0 {
 		return nil, errors.New("discovery.consul: servers: at least one is required")
 	}
-	for _, s := range c.Servers {
-		if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("discovery.consul: servers: %q is not an http(s) URL", s)
-		}
-	}
+
 	if c.FetchInterval < 1 || c.Weight < 1 {
 		return nil, errors.New("discovery.consul: fetch_interval and weight must be at least 1")
 	}
 	d := &Consul{token: c.Token, weight: c.Weight, interval: time.Duration(c.FetchInterval) * time.Second,
 		skip:   c.SkipServices,
 		client: &http.Client{Timeout: time.Duration(c.Timeout.Connect+c.Timeout.Read) * time.Millisecond}}
-	for _, s := range c.Servers {
-		d.servers = append(d.servers, strings.TrimRight(s, "/"))
+	servers, err := parseHosts("consul", c.Servers, "")
+	if err != nil {
+		return nil, err
 	}
+	d.servers = servers
 	if ds := c.DefaultService; ds != nil && ds.Host != "" {
 		d.fallback = &model.Node{Host: ds.Host, Port: ds.Port, Weight: c.Weight}
 	}
@@ -90,12 +87,10 @@ func (d *Consul) Nodes(serviceName string, _ []byte) ([]model.Node, time.Duratio
 	if slices.Contains(d.skip, serviceName) {
 		return nil, 0, fmt.Errorf("consul service %q is in skip_services", serviceName)
 	}
-	var lastErr error
-	for _, s := range d.servers {
-		entries, err := d.fetch(s, serviceName)
+	return firstAnswer(d.servers, d.interval, func(h registryHost) ([]model.Node, error) {
+		entries, err := d.fetch(h.base, serviceName)
 		if err != nil {
-			lastErr = err
-			continue
+			return nil, err
 		}
 		nodes := make([]model.Node, 0, len(entries))
 		for _, e := range entries {
@@ -111,13 +106,12 @@ func (d *Consul) Nodes(serviceName string, _ []byte) ([]model.Node, time.Duratio
 		if len(nodes) == 0 && d.fallback != nil {
 			nodes = append(nodes, *d.fallback)
 		}
-		return nodes, d.interval, nil
-	}
-	return nil, 0, lastErr
+		return nodes, nil
+	})
 }
 
 func (d *Consul) fetch(server, name string) ([]consulEntry, error) {
-	req, err := http.NewRequest(http.MethodGet, server+"/v1/health/service/"+url.PathEscape(name)+"?passing=true", nil)
+	req, err := http.NewRequest(http.MethodGet, server+"v1/health/service/"+url.PathEscape(name)+"?passing=true", nil)
 	if err != nil {
 		return nil, err
 	}

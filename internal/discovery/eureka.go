@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sluicegw/sluice/internal/model"
@@ -18,25 +17,19 @@ import (
 // instances (apps/<name>) are the nodes: ipAddr, the secure port when enabled, else the port,
 // metadata.weight or the configured weight. Answers are reused for fetch_interval seconds.
 type Eureka struct {
-	hosts    []eurekaHost
+	hosts    []registryHost
 	interval time.Duration
 	weight   int
 	client   *http.Client
 }
 
-type eurekaHost struct{ base, user, pass string }
-
 // eurekaConfig is discovery.eureka (apisix/discovery/eureka/schema.lua).
 type eurekaConfig struct {
-	Host          []string `json:"host"`
-	Prefix        string   `json:"prefix"`
-	FetchInterval int      `json:"fetch_interval"`
-	Weight        int      `json:"weight"`
-	Timeout       struct {
-		Connect int `json:"connect"`
-		Send    int `json:"send"`
-		Read    int `json:"read"`
-	} `json:"timeout"`
+	Host          []string        `json:"host"`
+	Prefix        string          `json:"prefix"`
+	FetchInterval int             `json:"fetch_interval"`
+	Weight        int             `json:"weight"`
+	Timeout       registryTimeout `json:"timeout"`
 }
 
 // NewEureka reads discovery.eureka.
@@ -46,28 +39,15 @@ func NewEureka(raw json.RawMessage) (*Eureka, error) {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, fmt.Errorf("discovery.eureka: %w", err)
 	}
-	if len(c.Host) == 0 {
-		return nil, errors.New("discovery.eureka: host: at least one is required")
-	}
 	if c.FetchInterval < 1 || c.Weight < 0 {
 		return nil, errors.New("discovery.eureka: fetch_interval must be at least 1, weight at least 0")
 	}
-	d := &Eureka{interval: time.Duration(c.FetchInterval) * time.Second, weight: c.Weight,
-		client: &http.Client{Timeout: time.Duration(c.Timeout.Connect+c.Timeout.Send+c.Timeout.Read) * time.Millisecond}}
-	for _, h := range c.Host {
-		u, err := url.Parse(h)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("discovery.eureka: host[%d] is not an http(s) URL", len(d.hosts)) // the value may hold a password
-		}
-		eh := eurekaHost{}
-		if u.User != nil {
-			eh.user = u.User.Username()
-			eh.pass, _ = u.User.Password()
-			u.User = nil
-		}
-		eh.base = strings.TrimRight(strings.TrimRight(u.String(), "/")+"/"+strings.Trim(c.Prefix, "/"), "/") + "/"
-		d.hosts = append(d.hosts, eh)
+	hosts, err := parseHosts("eureka", c.Host, c.Prefix)
+	if err != nil {
+		return nil, err
 	}
+	d := &Eureka{hosts: hosts, interval: time.Duration(c.FetchInterval) * time.Second, weight: c.Weight,
+		client: c.Timeout.client()}
 	return d, nil
 }
 
@@ -81,19 +61,10 @@ func (p eurekaPort) enabled() bool { return fmt.Sprint(p.Enabled) == "true" }
 
 // Nodes asks each host in turn for the application's instances.
 func (d *Eureka) Nodes(serviceName string, _ []byte) ([]model.Node, time.Duration, error) {
-	var lastErr error
-	for _, h := range d.hosts {
-		nodes, err := d.fetch(h, serviceName)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		return nodes, d.interval, nil
-	}
-	return nil, 0, lastErr
+	return firstAnswer(d.hosts, d.interval, func(h registryHost) ([]model.Node, error) { return d.fetch(h, serviceName) })
 }
 
-func (d *Eureka) fetch(h eurekaHost, app string) ([]model.Node, error) {
+func (d *Eureka) fetch(h registryHost, app string) ([]model.Node, error) {
 	req, err := http.NewRequest(http.MethodGet, h.base+"apps/"+url.PathEscape(app), nil)
 	if err != nil {
 		return nil, err

@@ -23,7 +23,7 @@ import (
 // (ns/instance/list?healthyOnly=true) are the nodes. Answers are reused for fetch_interval
 // seconds, as APISIX fetches the registry on that timer.
 type Nacos struct {
-	hosts     []nacosHost
+	hosts     []registryHost
 	interval  time.Duration
 	weight    int
 	accessKey string
@@ -32,25 +32,15 @@ type Nacos struct {
 	nowMillis func() int64
 }
 
-// nacosHost is one configured server: its base URL (prefix included, ending in /) and the
-// credentials written in it (http://user:pass@host:8848).
-type nacosHost struct {
-	base, user, pass string
-}
-
 // nacosConfig is discovery.nacos (apisix/discovery/nacos/schema.lua).
 type nacosConfig struct {
-	Host          []string `json:"host"`
-	Prefix        string   `json:"prefix"`
-	FetchInterval int      `json:"fetch_interval"`
-	Weight        int      `json:"weight"`
-	Timeout       struct {
-		Connect int `json:"connect"`
-		Send    int `json:"send"`
-		Read    int `json:"read"`
-	} `json:"timeout"`
-	AccessKey string `json:"access_key"`
-	SecretKey string `json:"secret_key"`
+	Host          []string        `json:"host"`
+	Prefix        string          `json:"prefix"`
+	FetchInterval int             `json:"fetch_interval"`
+	Weight        int             `json:"weight"`
+	Timeout       registryTimeout `json:"timeout"`
+	AccessKey     string          `json:"access_key"`
+	SecretKey     string          `json:"secret_key"`
 }
 
 // NewNacos reads discovery.nacos.
@@ -60,31 +50,16 @@ func NewNacos(raw json.RawMessage) (*Nacos, error) {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, fmt.Errorf("discovery.nacos: %w", err)
 	}
-	if len(c.Host) == 0 {
-		return nil, errors.New("discovery.nacos: host: at least one is required")
-	}
 	if c.FetchInterval < 1 || c.Weight < 1 {
 		return nil, errors.New("discovery.nacos: fetch_interval and weight must be at least 1")
 	}
-	d := &Nacos{interval: time.Duration(c.FetchInterval) * time.Second, weight: c.Weight,
-		accessKey: c.AccessKey, secretKey: c.SecretKey,
-		client:    &http.Client{Timeout: time.Duration(c.Timeout.Connect+c.Timeout.Send+c.Timeout.Read) * time.Millisecond},
-		nowMillis: func() int64 { return time.Now().UnixMilli() }}
-	for _, h := range c.Host {
-		u, err := url.Parse(h)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("discovery.nacos: host[%d] is not an http(s) URL", len(d.hosts)) // the value may hold a password
-		}
-		nh := nacosHost{}
-		if u.User != nil {
-			nh.user = u.User.Username()
-			nh.pass, _ = u.User.Password()
-			u.User = nil
-		}
-		base := strings.TrimRight(u.String(), "/") + "/" + strings.Trim(c.Prefix, "/")
-		nh.base = strings.TrimRight(base, "/") + "/"
-		d.hosts = append(d.hosts, nh)
+	hosts, err := parseHosts("nacos", c.Host, c.Prefix)
+	if err != nil {
+		return nil, err
 	}
+	d := &Nacos{hosts: hosts, interval: time.Duration(c.FetchInterval) * time.Second, weight: c.Weight,
+		accessKey: c.AccessKey, secretKey: c.SecretKey, client: c.Timeout.client(),
+		nowMillis: func() int64 { return time.Now().UnixMilli() }}
 	return d, nil
 }
 
@@ -105,19 +80,12 @@ func (d *Nacos) Nodes(serviceName string, args []byte) ([]model.Node, time.Durat
 	if a.GroupName == "" {
 		a.GroupName = "DEFAULT_GROUP"
 	}
-	var lastErr error
-	for _, h := range d.hosts {
-		nodes, err := d.fetch(h, serviceName, a.NamespaceID, a.GroupName)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		return nodes, d.interval, nil
-	}
-	return nil, 0, lastErr
+	return firstAnswer(d.hosts, d.interval, func(h registryHost) ([]model.Node, error) {
+		return d.fetch(h, serviceName, a.NamespaceID, a.GroupName)
+	})
 }
 
-func (d *Nacos) fetch(h nacosHost, service, namespace, group string) ([]model.Node, error) {
+func (d *Nacos) fetch(h registryHost, service, namespace, group string) ([]model.Node, error) {
 	q := url.Values{"healthyOnly": {"true"}, "serviceName": {service}, "namespaceId": {namespace}, "groupName": {group}}
 	if h.user != "" {
 		token, err := d.login(h)
@@ -156,7 +124,7 @@ func (d *Nacos) fetch(h nacosHost, service, namespace, group string) ([]model.No
 }
 
 // login exchanges the host's credentials for an access token (auth/login).
-func (d *Nacos) login(h nacosHost) (string, error) {
+func (d *Nacos) login(h registryHost) (string, error) {
 	var res struct {
 		AccessToken string `json:"accessToken"`
 	}
