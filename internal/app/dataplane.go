@@ -213,6 +213,12 @@ func (n *Node) discoveries() (map[string]upstream.Resolver, error) {
 				return nil, err
 			}
 			out[typ] = c
+		case "consul_kv":
+			c, err := discovery.NewConsulKV(conf)
+			if err != nil {
+				return nil, err
+			}
+			out[typ] = c
 		default:
 			n.log.Warn("service discovery type not supported: upstreams using it answer 503", "discovery_type", typ)
 		}

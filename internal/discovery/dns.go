@@ -1,5 +1,5 @@
 // Package discovery holds the service registries upstreams find their nodes in (APISIX's
-// apisix/discovery/<type>, configured under config.yaml `discovery:`): DNS, Consul, Nacos, Eureka.
+// apisix/discovery/<type>, configured under config.yaml `discovery:`): DNS, Consul, Consul KV, Nacos, Eureka.
 package discovery
 
 import (

@@ -116,3 +116,22 @@ func TestEurekaDiscovery(t *testing.T) {
 	put(t, n, "/routes/e", `{"uri":"/e","upstream":{"type":"roundrobin","service_name":"USER-SERVICE","discovery_type":"eureka"}}`)
 	waitFor(t, n.proxyURL("/e"), func(st int, b string) bool { return st == 200 && b == "eureka" })
 }
+
+// discovery.consul_kv through the real binary, against a Consul KV stand-in: the keys under the
+// service's directory are the nodes.
+func TestConsulKVDiscovery(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "kv") })
+	kv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/kv/upstreams/web/" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintf(w, `[{"Key":"upstreams/web/%s","Value":"eyJ3ZWlnaHQiOjF9"}]`, o.addr())
+	}))
+	t.Cleanup(kv.Close)
+
+	p := newPorts(t)
+	n := startNode(t, p, p.configYAML(keyConfig(), fmt.Sprintf("discovery:\n  consul_kv:\n    servers:\n      - %q\n    fetch_interval: 1\n", kv.URL)), "")
+	put(t, n, "/routes/kv", fmt.Sprintf(`{"uri":"/kv","upstream":{"type":"roundrobin","service_name":"%s/v1/kv/upstreams/web/","discovery_type":"consul_kv"}}`, kv.URL))
+	waitFor(t, n.proxyURL("/kv"), func(st int, b string) bool { return st == 200 && b == "kv" })
+}
