@@ -2,7 +2,6 @@ package discovery
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -28,14 +27,7 @@ type Consul struct {
 
 // consulConfig is discovery.consul (apisix/discovery/consul/schema.lua).
 type consulConfig struct {
-	Servers       []string `json:"servers"`
-	Token         string   `json:"token"`
-	FetchInterval int      `json:"fetch_interval"`
-	Weight        int      `json:"weight"`
-	Timeout       struct {
-		Connect int `json:"connect"` // ms
-		Read    int `json:"read"`    // ms
-	} `json:"timeout"`
+	consulBase
 	SkipServices   []string `json:"skip_services"`
 	DefaultService *struct {
 		Host string `json:"host"`
@@ -45,26 +37,16 @@ type consulConfig struct {
 
 // NewConsul reads discovery.consul.
 func NewConsul(raw json.RawMessage) (*Consul, error) {
-	c := consulConfig{FetchInterval: 3, Weight: 1}
-	c.Timeout.Connect, c.Timeout.Read = 2000, 2000
+	c := consulConfig{consulBase: defaultConsulBase()}
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, fmt.Errorf("discovery.consul: %w", err)
 	}
-	if len(c.Servers) == 0 {
-		return nil, errors.New("discovery.consul: servers: at least one is required")
-	}
-
-	if c.FetchInterval < 1 || c.Weight < 1 {
-		return nil, errors.New("discovery.consul: fetch_interval and weight must be at least 1")
-	}
-	d := &Consul{token: c.Token, weight: c.Weight, interval: time.Duration(c.FetchInterval) * time.Second,
-		skip:   c.SkipServices,
-		client: &http.Client{Timeout: time.Duration(c.Timeout.Connect+c.Timeout.Read) * time.Millisecond}}
-	servers, err := parseHosts("consul", c.Servers, "")
+	servers, client, interval, err := c.check("consul")
 	if err != nil {
 		return nil, err
 	}
-	d.servers = servers
+	d := &Consul{servers: servers, token: c.Token, weight: c.Weight, interval: interval,
+		skip: c.SkipServices, client: client}
 	if ds := c.DefaultService; ds != nil && ds.Host != "" {
 		d.fallback = &model.Node{Host: ds.Host, Port: ds.Port, Weight: c.Weight}
 	}

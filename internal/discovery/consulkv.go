@@ -3,7 +3,6 @@ package discovery
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -26,38 +25,17 @@ type ConsulKV struct {
 	client   *http.Client
 }
 
-// consulKVConfig is discovery.consul_kv (apisix/discovery/consul_kv/schema.lua).
-type consulKVConfig struct {
-	Servers       []string `json:"servers"`
-	Token         string   `json:"token"`
-	FetchInterval int      `json:"fetch_interval"`
-	Weight        int      `json:"weight"`
-	Timeout       struct {
-		Connect int `json:"connect"` // ms
-		Read    int `json:"read"`    // ms
-	} `json:"timeout"`
-}
-
-// NewConsulKV reads discovery.consul_kv.
+// NewConsulKV reads discovery.consul_kv (apisix/discovery/consul_kv/schema.lua).
 func NewConsulKV(raw json.RawMessage) (*ConsulKV, error) {
-	c := consulKVConfig{FetchInterval: 3, Weight: 1}
-	c.Timeout.Connect, c.Timeout.Read = 2000, 2000
+	c := defaultConsulBase()
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, fmt.Errorf("discovery.consul_kv: %w", err)
 	}
-	if len(c.Servers) == 0 {
-		return nil, errors.New("discovery.consul_kv: servers: at least one is required")
-	}
-	if c.FetchInterval < 1 || c.Weight < 1 {
-		return nil, errors.New("discovery.consul_kv: fetch_interval and weight must be at least 1")
-	}
-	servers, err := parseHosts("consul_kv", c.Servers, "")
+	servers, client, interval, err := c.check("consul_kv")
 	if err != nil {
 		return nil, err
 	}
-	return &ConsulKV{servers: servers, token: c.Token, weight: c.Weight,
-		interval: time.Duration(c.FetchInterval) * time.Second,
-		client:   &http.Client{Timeout: time.Duration(c.Timeout.Connect+c.Timeout.Read) * time.Millisecond}}, nil
+	return &ConsulKV{servers: servers, token: c.Token, weight: c.Weight, interval: interval, client: client}, nil
 }
 
 // Nodes lists the keys under the service's KV directory (?recurse).
