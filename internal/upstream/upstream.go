@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/internal/model"
+	"github.com/sluicegw/sluice/internal/vartemplate"
 )
 
 // Upstream is a compiled upstream: balancer plus nodes with their pools. It is shared by every
@@ -51,7 +52,7 @@ type Upstream struct {
 	// disc: the nodes come from service discovery (discovery.go); nil otherwise.
 	disc *discovered
 	// hash is a chash upstream's key (hashkey.go).
-	hash []hashPart
+	hash *vartemplate.Template
 
 	// Health checks (health.go): nil without `checks`; the checker starts with the first Pick.
 	checks     *checksSpec

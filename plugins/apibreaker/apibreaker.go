@@ -11,8 +11,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/sluicegw/sluice/internal/vartemplate"
 	"github.com/sluicegw/sluice/plugin"
-	"github.com/sluicegw/sluice/plugins/internal/vartemplate"
 )
 
 // schema validates the plugin's conf on routes, services, plugin configs, consumers and global rules.

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"sort"
 
+	"github.com/sluicegw/sluice/internal/vartemplate"
 	"github.com/sluicegw/sluice/plugin"
-	"github.com/sluicegw/sluice/plugins/internal/vartemplate"
 )
 
 type config struct {

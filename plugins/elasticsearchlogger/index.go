@@ -5,8 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicegw/sluice/internal/vartemplate"
 	"github.com/sluicegw/sluice/plugin"
-	"github.com/sluicegw/sluice/plugins/internal/vartemplate"
 )
 
 // indexTemplate is a compiled field.index: `{<strftime format>}` segments (a `{` not preceded

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/internal/expr"
+	"github.com/sluicegw/sluice/internal/vartemplate"
 	"github.com/sluicegw/sluice/plugin"
-	"github.com/sluicegw/sluice/plugins/internal/vartemplate"
 )
 
 type config struct {

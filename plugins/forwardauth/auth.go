@@ -17,8 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicegw/sluice/internal/vartemplate"
 	"github.com/sluicegw/sluice/plugin"
-	"github.com/sluicegw/sluice/plugins/internal/vartemplate"
 )
 
 // conf is the conf with the schema defaults applied.

@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicegw/sluice/internal/vartemplate"
 	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugins/internal/redispolicy"
-	"github.com/sluicegw/sluice/plugins/internal/vartemplate"
 )
 
 // LimitCount is one compiled limit-count conf.

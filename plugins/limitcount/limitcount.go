@@ -16,9 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicegw/sluice/internal/vartemplate"
 	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugins/internal/redispolicy"
-	"github.com/sluicegw/sluice/plugins/internal/vartemplate"
 )
 
 // schema validates the plugin's conf on routes, services, plugin configs, consumers and global rules.

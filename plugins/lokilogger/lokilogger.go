@@ -17,10 +17,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sluicegw/sluice/internal/vartemplate"
 	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugins/internal/batch"
 	"github.com/sluicegw/sluice/plugins/internal/logentry"
-	"github.com/sluicegw/sluice/plugins/internal/vartemplate"
 )
 
 // schema validates the plugin's conf on routes, services, plugin configs, consumers and global rules.

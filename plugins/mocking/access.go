@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicegw/sluice/internal/vartemplate"
 	"github.com/sluicegw/sluice/plugin"
-	"github.com/sluicegw/sluice/plugins/internal/vartemplate"
 )
 
 type config struct {

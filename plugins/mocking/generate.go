@@ -8,7 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/sluicegw/sluice/plugins/internal/vartemplate"
+	"github.com/sluicegw/sluice/internal/vartemplate"
 )
 
 type kind uint8

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sluicegw/sluice/internal/vartemplate"
 	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugins/internal/resub"
 	"github.com/sluicegw/sluice/plugins/internal/uriescape"
-	"github.com/sluicegw/sluice/plugins/internal/vartemplate"
 )
 
 type config struct {

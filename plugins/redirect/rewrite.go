@@ -10,10 +10,10 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/sluicegw/sluice/internal/vartemplate"
 	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugins/internal/resub"
 	"github.com/sluicegw/sluice/plugins/internal/uriescape"
-	"github.com/sluicegw/sluice/plugins/internal/vartemplate"
 )
 
 type config struct {

@@ -15,9 +15,9 @@ import (
 	"sync"
 
 	"github.com/sluicegw/sluice/internal/expr"
+	"github.com/sluicegw/sluice/internal/vartemplate"
 	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugins/internal/resub"
-	"github.com/sluicegw/sluice/plugins/internal/vartemplate"
 )
 
 type filterConf struct {

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/sluicegw/sluice/internal/vartemplate"
 	"github.com/sluicegw/sluice/plugin"
-	"github.com/sluicegw/sluice/plugins/internal/vartemplate"
 )
 
 // Source renders the raw limit key as APISIX's limit plugins do: key_type var reads one
