@@ -30,7 +30,7 @@ func (s *Server) handleHTTP2(rw http.ResponseWriter, r *http.Request) {
 		peer, local = c.RemoteAddr(), c.LocalAddr()
 	}
 	var realIP [][]byte
-	if vs := r.Header.Values(s.opts.RealIPHeader); len(vs) > 0 {
+	if vs := r.Header[s.realIPCanon]; len(vs) > 0 {
 		if !s.realIPXFF {
 			vs = vs[:1] // nginx reads every line of X-Forwarded-For only
 		}

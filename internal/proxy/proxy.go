@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/textproto"
 	"os"
 	"strings"
 	"sync"
@@ -128,9 +129,10 @@ type Server struct {
 	serverHdr []byte
 	// realIPKey is real_ip_header as fasthttp normalizes it; realIPXFF: it is
 	// X-Forwarded-For, whose every header line nginx reads (others: the first).
-	realIPKey []byte
-	realIPXFF bool
-	hostname  string // $hostname
+	realIPKey   []byte
+	realIPCanon string // real_ip_header as net/http keys it (HTTP/2)
+	realIPXFF   bool
+	hostname    string // $hostname
 
 	// Connection tracking for the graceful drain. The mutex is taken per connection
 	// (accept and close), never per request.
@@ -151,6 +153,7 @@ func Listen(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.realIPKey = fasthttp.AppendNormalizedHeaderKey(nil, o.RealIPHeader)
+	s.realIPCanon = textproto.CanonicalMIMEHeaderKey(o.RealIPHeader)
 	s.realIPXFF = strings.EqualFold(o.RealIPHeader, "X-Forwarded-For")
 	s.hostname, _ = os.Hostname()
 	s.h1 = &fasthttp.Server{

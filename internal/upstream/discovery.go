@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -120,6 +121,9 @@ func (u *Upstream) resolve() {
 	ttl = max(ttl, minDiscoveryTTL)
 	if err != nil {
 		msg := fmt.Sprintf("discovery %s %q: %v", u.Spec.DiscoveryType, d.name, err)
+		if p := d.err.Load(); p == nil || *p != msg {
+			slog.Warn("service discovery failed: the last nodes keep serving (none: 503)", "upstream", u.Key, "error", msg)
+		}
 		d.err.Store(&msg)
 		// keep serving what was found last; ask again after the TTL
 		d.expires.Store(monoNow() + int64(minDiscoveryTTL))
@@ -139,6 +143,9 @@ func (u *Upstream) resolve() {
 	next, err := NewWithOptions(u.Key, &spec, d.opt)
 	if err != nil {
 		msg := fmt.Sprintf("discovery %s %q: %v", u.Spec.DiscoveryType, d.name, err)
+		if p := d.err.Load(); p == nil || *p != msg {
+			slog.Warn("service discovery failed: the last nodes keep serving (none: 503)", "upstream", u.Key, "error", msg)
+		}
 		d.err.Store(&msg)
 		d.expires.Store(monoNow() + int64(minDiscoveryTTL))
 		return
@@ -158,7 +165,7 @@ func (u *Upstream) resolve() {
 }
 
 // DiscoveryError is why the last registry answer was not used, "" when it was (or there is no
-// discovery): for logs and the control API.
+// discovery); resolve logs it whenever it changes.
 func (u *Upstream) DiscoveryError() string {
 	if u.disc == nil {
 		return ""
