@@ -167,7 +167,11 @@ func TestUpstreamPassiveHealthCheck(t *testing.T) {
 	good := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "good") })
 	bad := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/status" {
-			return // the active check passes (its 254 successes never bring the node back here)
+			// in neither status list: the active probe counts for nothing. A success would
+			// clear the passive failure count (the counters are shared, as in
+			// lua-resty-healthcheck) and race with the requests below.
+			w.WriteHeader(http.StatusTeapot)
+			return
 		}
 		w.WriteHeader(500)
 	})
