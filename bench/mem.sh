@@ -151,6 +151,8 @@ apisix:
   control:
     ip: 127.0.0.1
     port: $control
+  ssl:
+    enable: false
 nginx_config:
   error_log_level: warn
   http:

@@ -357,6 +357,8 @@ apisix:
   control:
     ip: 127.0.0.1
     port: $control
+  ssl:
+    enable: false
 nginx_config:
   worker_processes: 1
   error_log_level: warn

@@ -9,11 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicegw/sluice/internal/conf"
 	"github.com/sluicegw/sluice/internal/discovery"
 	"github.com/sluicegw/sluice/internal/proxy"
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/snapshot"
 	"github.com/sluicegw/sluice/internal/store/standalone"
+	sltls "github.com/sluicegw/sluice/internal/tls"
 	"github.com/sluicegw/sluice/internal/upstream"
 	"github.com/sluicegw/sluice/plugin"
 )
@@ -33,6 +35,9 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 	registries, err := n.discoveries()
 	if err != nil {
 		return err
+	}
+	if err := tlsOptions(cfg).Validate(); err != nil {
+		return fmt.Errorf("apisix.ssl.ssl_protocols: %w", err)
 	}
 	n.view.syncPlugins(n.plugins.Enabled(), 0)
 	if _, file := n.store.(*standalone.Store); !file {
@@ -55,6 +60,7 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 		Node:    n.view,
 		Shared:  n.view.shared,
 		Decrypt: n.keyring.DecryptObject,
+		TLS:     tlsOptions(cfg),
 		// longer than a request normally takes; a longer one (a slow stream) may see its
 		// plugin instances closed under it, which they tolerate
 		CloseGrace: 5 * time.Second,
@@ -75,6 +81,8 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 		AccessLog:               n.access,
 		MaxBodyBytes:            maxBody,
 		Addrs:                   cfg.ProxyAddrs(),
+		TLSAddrs:                cfg.SSLAddrs(),
+		FallbackSNI:             stringOf(cfg.Apisix.SSL.Extra["fallback_sni"]),
 		ServerName:              "sluice/" + Version,
 		Logger:                  n.log.With("component", "proxy"),
 		Snapshots:               n.snapshots,
@@ -324,4 +332,16 @@ func duration(v any) time.Duration {
 		}
 	}
 	return 0
+}
+
+// tlsOptions are the node-wide settings of the HTTPS listeners' certificates (apisix.ssl).
+func tlsOptions(cfg *conf.Config) sltls.Options {
+	o := sltls.Options{NextProtos: []string{"http/1.1"}}
+	if cfg.Apisix.EnableHTTP2 {
+		o.NextProtos = []string{"h2", "http/1.1"}
+	}
+	if p := stringOf(cfg.Apisix.SSL.Extra["ssl_protocols"]); p != "" {
+		o.Protocols = strings.Fields(p)
+	}
+	return o
 }

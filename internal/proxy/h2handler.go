@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -41,6 +42,9 @@ func (s *Server) handleHTTP2(rw http.ResponseWriter, r *http.Request) {
 	}
 	hc.addrs = newClientAddrs(&s.trusted, peer, local, realIP, s.opts.RealIPRecursive)
 	if st == 0 && !hc.normalize() {
+		st = http.StatusBadRequest
+	}
+	if st == 0 && r.TLS != nil && !clientVerified(s.tlsStore(), hc.host, hc.matchPath, func() tls.ConnectionState { return *r.TLS }) {
 		st = http.StatusBadRequest
 	}
 	if st != 0 {

@@ -21,7 +21,11 @@ func (s *Server) handleHTTP1(fc *fasthttp.RequestCtx) {
 	rc.scheme = "http"
 	rc.info.start = fc.Time()
 	rc.maxBody = s.opts.MaxBodyBytes
-	if tc, ok := fc.Conn().(*trackedConn); ok {
+	tc, _ := fc.Conn().(*trackedConn)
+	if tc != nil {
+		if tc.tls != nil {
+			rc.scheme = "https"
+		}
 		tc.reqs.Add(1) // per connection: no counter shared across cores
 		if !tc.addrsSet {
 			tc.addrs = newConnAddrs(&s.trusted, fc.RemoteAddr(), fc.LocalAddr())
@@ -32,6 +36,9 @@ func (s *Server) handleHTTP1(fc *fasthttp.RequestCtx) {
 		rc.initAddrs(fc.RemoteAddr(), fc.LocalAddr(), &fc.Request.Header)
 	}
 	if st == 0 && !rc.normalize() {
+		st = fasthttp.StatusBadRequest
+	}
+	if st == 0 && tc != nil && tc.tls != nil && !clientVerified(s.tlsStore(), rc.host, rc.matchPath, tc.tls.ConnectionState) {
 		st = fasthttp.StatusBadRequest
 	}
 	if st == 0 && tooLong(fc.Request.Header.ContentLength(), s.opts.MaxBodyBytes) {

@@ -24,6 +24,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,9 +52,15 @@ type SnapshotSource interface {
 
 // Options configure the proxy listeners.
 type Options struct {
-	Addrs      []string // host:port to listen on
-	ServerName string   // the Server header, "sluice/<version>"
-	Logger     *slog.Logger
+	Addrs []string // host:port to listen on
+	// TLSAddrs are the HTTPS listeners (apisix.ssl.listen): TLS with the certificate of
+	// the client's SNI from the snapshot's ssl objects, then HTTP/1.1 or, by ALPN, HTTP/2.
+	TLSAddrs []string
+	// FallbackSNI is apisix.ssl.fallback_sni: the name whose certificate a client that
+	// sends no SNI gets (none: the handshake fails).
+	FallbackSNI string
+	ServerName  string // the Server header, "sluice/<version>"
+	Logger      *slog.Logger
 	// Snapshots gives the configuration each request runs against; nil serves 404 to all.
 	Snapshots SnapshotSource
 	// AccessLog, when set, gets a line per request after its log phase.
@@ -124,6 +131,8 @@ type Server struct {
 	h1        *fasthttp.Server
 	h2        *h2Engine
 	listeners []net.Listener
+	tlsLns    map[net.Listener]bool // the HTTPS ones
+	tlsConf   *tls.Config
 	log       *slog.Logger
 	trusted   trustedPeers
 	serverHdr []byte
@@ -187,13 +196,27 @@ func Listen(o Options) (*Server, error) {
 		ExpectHandler: s.handleExpect,
 	}
 	s.h2 = newH2Engine(s)
-	for _, addr := range o.Addrs {
+	s.tlsLns = map[net.Listener]bool{}
+	s.tlsConf = &tls.Config{GetConfigForClient: s.configForClient}
+	listen := func(addr string, secure bool) error {
 		ln, err := net.Listen(network(addr), addr)
 		if err != nil {
 			s.closeListeners()
-			return nil, fmt.Errorf("proxy listen %s: %w", addr, err)
+			return fmt.Errorf("proxy listen %s: %w", addr, err)
 		}
 		s.listeners = append(s.listeners, ln)
+		s.tlsLns[ln] = secure
+		return nil
+	}
+	for _, addr := range o.Addrs {
+		if err := listen(addr, false); err != nil {
+			return nil, err
+		}
+	}
+	for _, addr := range o.TLSAddrs {
+		if err := listen(addr, true); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -271,7 +294,11 @@ func (s *Server) acceptLoop(ln net.Listener) error {
 			return fmt.Errorf("proxy accept %s: %w", ln.Addr(), err)
 		}
 		backoff = 0
-		tc := s.track(c)
+		var tlsConn *tls.Conn
+		if s.tlsLns[ln] {
+			tlsConn = tls.Server(c, s.tlsConf)
+		}
+		tc := s.track(c, tlsConn)
 		if tc == nil {
 			c.Close() // draining
 			continue
@@ -288,7 +315,7 @@ func isTemporary(err error) bool {
 // serveConn hands one accepted connection to its engine: a connection that opens with the
 // HTTP/2 preface goes to http2.Server (h2c with prior knowledge, h2.go), any other to the
 // HTTP/1.1 engine; either reads the sniffed bytes again. After TLS termination ALPN "h2"
-// will dispatch to serveH2 the same way.
+// dispatches to serveH2 the same way.
 func (s *Server) serveConn(tc *trackedConn) {
 	defer s.untrack(tc)
 	defer func() {
@@ -296,6 +323,10 @@ func (s *Server) serveConn(tc *trackedConn) {
 			s.log.Error("proxy connection panic", "remote", tc.RemoteAddr().String(), "panic", r)
 		}
 	}()
+	if tc.tls != nil {
+		s.serveTLS(tc)
+		return
+	}
 	h2, err := s.sniffPreface(tc)
 	switch {
 	case err != nil:
@@ -347,6 +378,9 @@ func (s *Server) closeListeners() {
 // connection's own goroutine, read by Shutdown.
 type trackedConn struct {
 	net.Conn
+	// tls is the TLS layer over Conn on an HTTPS listener (nil on a plain one): Read, Write
+	// and Close go through it, deadlines to Conn.
+	tls   *tls.Conn
 	state atomic.Int32 // fasthttp.ConnState
 	reqs  atomic.Int64 // requests served on it (stub_status "requests")
 	// sawLF: a line feed arrived since the connection last went idle, so an oversized head
@@ -401,10 +435,13 @@ func coarseSkip(t, armed time.Time, dur time.Duration) bool {
 }
 
 func (tc *trackedConn) Read(p []byte) (n int, err error) {
-	if len(tc.peeked) > 0 {
+	switch {
+	case tc.tls != nil:
+		n, err = tc.tls.Read(p)
+	case len(tc.peeked) > 0:
 		n = copy(p, tc.peeked)
 		tc.peeked = tc.peeked[n:]
-	} else {
+	default:
 		n, err = tc.Conn.Read(p)
 	}
 	if !tc.sawLF && n > 0 && bytes.IndexByte(p[:n], '\n') >= 0 {
@@ -413,8 +450,23 @@ func (tc *trackedConn) Read(p []byte) (n int, err error) {
 	return n, err
 }
 
-func (s *Server) track(c net.Conn) *trackedConn {
-	tc := &trackedConn{Conn: c}
+func (tc *trackedConn) Write(p []byte) (int, error) {
+	if tc.tls != nil {
+		return tc.tls.Write(p)
+	}
+	return tc.Conn.Write(p)
+}
+
+// Close sends a TLS close_notify first on an HTTPS connection.
+func (tc *trackedConn) Close() error {
+	if tc.tls != nil {
+		return tc.tls.Close()
+	}
+	return tc.Conn.Close()
+}
+
+func (s *Server) track(c net.Conn, tlsConn *tls.Conn) *trackedConn {
+	tc := &trackedConn{Conn: c, tls: tlsConn}
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
 	if s.draining.Load() {

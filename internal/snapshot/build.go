@@ -12,6 +12,7 @@ import (
 	"github.com/sluicegw/sluice/internal/pluginrt"
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/store"
+	sltls "github.com/sluicegw/sluice/internal/tls"
 	"github.com/sluicegw/sluice/internal/upstream"
 )
 
@@ -49,6 +50,8 @@ type builder struct {
 	modChanged bool
 	// errors of the plugin set's parts, kept while a part is reused
 	globalErrs, consumerErrs map[string]string
+	// sslErr: ssl id → why it is not served, kept while the ssl objects are unchanged
+	sslErr map[string]string
 }
 
 type depKey struct {
@@ -213,6 +216,12 @@ func (b *builder) build() (*Snapshot, []*upstream.Upstream) {
 	}
 	var otherErrs map[string]string
 	next.Consumers, next.ConsumerGroups, next.GlobalRules, next.SSLs, next.PluginMetadata, otherErrs = b.buildOthers(&next)
+	if len(b.dirty[model.SSLs]) > 0 {
+		b.buildTLS(&next)
+	}
+	for id, reason := range b.sslErr {
+		otherErrs[b.o.Prefix+"/ssls/"+id] = reason
+	}
 	next.Plugins = b.buildPluginSet(&next, otherErrs)
 	b.sweepOwners()
 	next.Errors = b.errors(routerErrs, otherErrs)
@@ -466,4 +475,16 @@ func (b *builder) errors(parts ...map[string]string) map[string]string {
 		maps.Copy(out, p)
 	}
 	return out
+}
+
+// buildTLS compiles the ssl objects for the HTTPS listeners. An object that does not compile
+// is left out (its names then fail the handshake) and reported; the others serve.
+func (b *builder) buildTLS(next *Snapshot) {
+	st, errs := sltls.Build(next.SSLs, b.o.TLS)
+	for id, reason := range errs {
+		if b.sslErr[id] != reason {
+			b.log.Error("ssl not served", "key", b.o.Prefix+"/ssls/"+id, "error", reason)
+		}
+	}
+	next.TLS, b.sslErr = st, errs
 }

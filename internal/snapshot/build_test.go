@@ -380,6 +380,7 @@ func TestSkippedKeys(t *testing.T) {
 	wantErr := map[string]string{
 		"/apisix/consumers/ghost/credentials/c": "consumer ghost not found",
 		"/apisix/global_rules/g":                `"prometheus"`,
+		"/apisix/ssls/1":                        "ssl not served: cert-key pair[1]: cert: not a PEM block",
 	}
 	if len(s.Errors) != len(wantErr) {
 		t.Errorf("errors %v, want keys %v", s.Errors, slices.Sorted(maps.Keys(wantErr)))

@@ -13,6 +13,7 @@ import (
 	"github.com/sluicegw/sluice/internal/model"
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/store"
+	sltls "github.com/sluicegw/sluice/internal/tls"
 	"github.com/sluicegw/sluice/internal/upstream"
 )
 
@@ -47,6 +48,8 @@ type Options struct {
 	UpstreamPool upstream.PoolDefaults
 	// Discovery are the service registries by discovery_type (config.yaml `discovery:`).
 	Discovery map[string]upstream.Resolver
+	// TLS are the node-wide settings the ssl objects are compiled with (apisix.ssl).
+	TLS sltls.Options
 	// CloseGrace delays closing the plugin instances a new snapshot no longer uses, so
 	// requests still running on the previous snapshot finish with them open (0: at once).
 	CloseGrace time.Duration

@@ -10,6 +10,7 @@ import (
 	"github.com/sluicegw/sluice/internal/model"
 	"github.com/sluicegw/sluice/internal/pluginrt"
 	"github.com/sluicegw/sluice/internal/router"
+	sltls "github.com/sluicegw/sluice/internal/tls"
 	"github.com/sluicegw/sluice/internal/upstream"
 )
 
@@ -32,8 +33,10 @@ type Snapshot struct {
 	Consumers      map[string]*Consumer // by username
 	ConsumerGroups map[string]*model.PluginSet
 	GlobalRules    map[string]*GlobalRule
-	// SSLs and PluginMetadata stay raw JSON: internal/tls and the plugins compile them.
+	// SSLs and PluginMetadata stay raw JSON (upstream mTLS and the plugins read them);
+	// TLS is the SSLs compiled for the HTTPS listeners (never nil once built).
 	SSLs           map[string]json.RawMessage
+	TLS            *sltls.Store
 	PluginMetadata map[string]json.RawMessage // by plugin name
 	// Plugins is the runtime side of the plugins: the global rules' chain, consumers'
 	// plugins, auth indexes, and the memo of consumer-merged chains. Never nil once built.
@@ -115,6 +118,7 @@ func emptySnapshot(mode router.Mode) *Snapshot {
 		ConsumerGroups: map[string]*model.PluginSet{},
 		GlobalRules:    map[string]*GlobalRule{},
 		SSLs:           map[string]json.RawMessage{},
+		TLS:            &sltls.Store{},
 		PluginMetadata: map[string]json.RawMessage{},
 		Plugins:        &pluginrt.Set{},
 	}

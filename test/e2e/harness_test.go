@@ -60,11 +60,17 @@ func freePort(t testing.TB) int {
 
 // ports of one node.
 type ports struct {
-	Proxy, Admin, Control, EtcdClient, EtcdPeer int
+	Proxy, Admin, Control, EtcdClient, EtcdPeer, SSL int
 }
 
 func newPorts(t testing.TB) ports {
-	return ports{freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)}
+	return ports{freePort(t), freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)}
+}
+
+// sslYAML is the apisix.ssl section binding the node's HTTPS port on loopback (the default
+// would be 0.0.0.0:9443, shared by every node).
+func (p ports) sslYAML() string {
+	return fmt.Sprintf("  ssl:\n    listen:\n      - ip: 127.0.0.1\n        port: %d\n", p.SSL)
 }
 
 // configYAML returns a config.yaml with the node's ports and extra YAML appended under the
@@ -77,7 +83,7 @@ func (p ports) configYAML(extraDeployment, extra string) string {
   control:
     ip: 127.0.0.1
     port: %d
-deployment:
+%sdeployment:
   role: traditional
   admin:
     admin_listen:
@@ -87,7 +93,7 @@ deployment:
     embedded:
       listen_client: http://127.0.0.1:%d
       listen_peer: http://127.0.0.1:%d
-%s`, p.Proxy, p.Control, p.Admin, extraDeployment, p.EtcdClient, p.EtcdPeer, extra)
+%s`, p.Proxy, p.Control, p.sslYAML(), p.Admin, extraDeployment, p.EtcdClient, p.EtcdPeer, extra)
 }
 
 // node is one running sluice process.

@@ -26,11 +26,11 @@ func TestStandaloneYAML(t *testing.T) {
   control:
     ip: 127.0.0.1
     port: %d
-deployment:
+%sdeployment:
   role: data_plane
   role_data_plane:
     config_provider: yaml
-`, p.Proxy, p.Control)
+`, p.Proxy, p.Control, p.sslYAML())
 	cfgPath := filepath.Join(dir, "config.yaml")
 	must(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
 	file := filepath.Join(dir, "apisix.yaml")

@@ -1,0 +1,233 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// HTTPS through the real binary: apisix.ssl.listen serves the certificate of the client's SNI
+// from ssl objects written through the Admin API, HTTP/1.1 or HTTP/2 by ALPN, and downstream
+// mTLS with client.ca.
+
+// testCA is a certificate authority issuing test certificates.
+type testCA struct {
+	cert    *x509.Certificate
+	key     *ecdsa.PrivateKey
+	certPEM string
+}
+
+func newTestCA(t testing.TB) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "sluice test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &testCA{cert: cert, key: key, certPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))}
+}
+
+// issue returns a PEM certificate and key for cn (and the DNS names) signed by the CA.
+func (ca *testCA) issue(t testing.TB, cn string, names ...string) (certPEM, keyPEM string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: cn},
+		DNSNames:     names,
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}))
+}
+
+func (ca *testCA) pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.cert)
+	return p
+}
+
+// httpsGet sends GET path to the node's HTTPS port with the given SNI (and Host), trusting
+// ca; h2 offers HTTP/2 by ALPN. It returns the response or the handshake/transport error.
+func httpsGet(n *node, ca *testCA, sni, path string, h2 bool, clientCert *tls.Certificate) (*http.Response, string, error) {
+	cfg := &tls.Config{ServerName: sni, RootCAs: ca.pool()}
+	if clientCert != nil {
+		cfg.Certificates = []tls.Certificate{*clientCert}
+	}
+	tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: h2, DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	req, _ := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d%s", n.ports.SSL, path), nil)
+	req.Host = sni
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b), nil
+}
+
+func sslObject(cert, key string, extra map[string]any) string {
+	m := map[string]any{"cert": cert, "key": key}
+	for k, v := range extra {
+		m[k] = v
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func TestHTTPSBySNI(t *testing.T) {
+	origin := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "proto=%s host=%s", r.Header.Get("X-Forwarded-Proto"), r.Host)
+	})
+	ca := newTestCA(t)
+	p := newPorts(t)
+	n := startNode(t, p, p.configYAML(keyConfig(), ""), "")
+	put(t, n, "/routes/1", fmt.Sprintf(`{"uri":"/hello","upstream":{"nodes":{"%s":1},"type":"roundrobin"}}`, origin.addr()))
+	waitFor(t, n.proxyURL("/hello"), func(st int, _ string) bool { return st == 200 })
+
+	// no ssl object yet: every handshake fails
+	if _, _, err := httpsGet(n, ca, "test.com", "/hello", false, nil); err == nil {
+		t.Fatal("handshake succeeded without any ssl object")
+	}
+
+	cert, key := ca.issue(t, "test.com", "test.com", "*.wild.com")
+	put(t, n, "/ssls/1", sslObject(cert, key, map[string]any{"snis": []string{"test.com", "*.wild.com"}}))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body, err := httpsGet(n, ca, "test.com", "/hello", false, nil)
+		if err == nil && body == "proto=https host=test.com" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("https://test.com/hello did not serve within 10s: %v %q\n%s", err, body, n.Logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	for _, tc := range []struct {
+		sni string
+		ok  bool
+	}{
+		{"test.com", true},
+		{"TEST.com", true},
+		{"a.wild.com", true},
+		{"a.b.wild.com", false}, // a wildcard covers one label only
+		{"wild.com", false},
+		{"other.com", false},
+	} {
+		resp, body, err := httpsGet(n, ca, tc.sni, "/hello", false, nil)
+		if tc.ok && (err != nil || resp.StatusCode != 200 || !strings.HasPrefix(body, "proto=https")) {
+			t.Errorf("SNI %s: %v %v %q, want 200 over https", tc.sni, err, resp, body)
+		}
+		if !tc.ok && err == nil {
+			t.Errorf("SNI %s: handshake succeeded (status %d), want it refused", tc.sni, resp.StatusCode)
+		}
+	}
+
+	// ALPN h2: the same route over HTTP/2
+	resp, body, err := httpsGet(n, ca, "a.wild.com", "/hello", true, nil)
+	if err != nil || resp.ProtoMajor != 2 || body != "proto=https host=a.wild.com" {
+		t.Fatalf("HTTP/2 over TLS: %v proto %v body %q", err, resp, body)
+	}
+
+	// a disabled ssl object serves no more
+	put(t, n, "/ssls/1", sslObject(cert, key, map[string]any{"snis": []string{"test.com"}, "status": 0}))
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		if _, _, err := httpsGet(n, ca, "test.com", "/hello", false, nil); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a status 0 ssl object still serves after 10s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestHTTPSClientCertificate(t *testing.T) {
+	origin := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok "+r.URL.Path) })
+	ca := newTestCA(t)
+	p := newPorts(t)
+	n := startNode(t, p, p.configYAML(keyConfig(), ""), "")
+	put(t, n, "/routes/1", fmt.Sprintf(`{"uri":"/*","upstream":{"nodes":{"%s":1},"type":"roundrobin"}}`, origin.addr()))
+	cert, key := ca.issue(t, "mtls.test", "mtls.test", "skip.test")
+	put(t, n, "/ssls/1", sslObject(cert, key, map[string]any{"snis": []string{"mtls.test"}, "client": map[string]any{"ca": ca.certPEM}}))
+	put(t, n, "/ssls/2", sslObject(cert, key, map[string]any{"snis": []string{"skip.test"},
+		"client": map[string]any{"ca": ca.certPEM, "skip_mtls_uri_regex": []string{"^/public/.*"}}}))
+
+	ccPEM, ckPEM := ca.issue(t, "client")
+	good, err := tls.X509KeyPair([]byte(ccPEM), []byte(ckPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newTestCA(t)
+	bcPEM, bkPEM := other.issue(t, "intruder")
+	bad, _ := tls.X509KeyPair([]byte(bcPEM), []byte(bkPEM))
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, body, err := httpsGet(n, ca, "mtls.test", "/x", false, &good)
+		if err == nil && resp.StatusCode == 200 && body == "ok /x" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mTLS with a good client certificate: %v %v %q\n%s", err, resp, body, n.Logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, _, err := httpsGet(n, ca, "mtls.test", "/x", false, nil); err == nil {
+		t.Error("mtls.test without a client certificate: handshake succeeded")
+	}
+	if _, _, err := httpsGet(n, ca, "mtls.test", "/x", false, &bad); err == nil {
+		t.Error("mtls.test with a certificate of another CA: handshake succeeded")
+	}
+	// skip_mtls_uri_regex: the handshake lets clients without a certificate in, and only
+	// the matching URIs serve them
+	if resp, body, err := httpsGet(n, ca, "skip.test", "/public/a", false, nil); err != nil || resp.StatusCode != 200 || body != "ok /public/a" {
+		t.Errorf("skip.test /public/a without a certificate: %v %v %q, want 200", err, resp, body)
+	}
+	if resp, _, err := httpsGet(n, ca, "skip.test", "/private", false, nil); err != nil || resp.StatusCode != 400 {
+		t.Errorf("skip.test /private without a certificate: %v %v, want 400", err, resp)
+	}
+	if resp, _, err := httpsGet(n, ca, "skip.test", "/private", true, &good); err != nil || resp.StatusCode != 200 {
+		t.Errorf("skip.test /private with a certificate over HTTP/2: %v %v, want 200", err, resp)
+	}
+}
