@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/netip"
+	"time"
 )
 
 // A plugin instance is what Definition.New returns for one configured use (one route's,
@@ -149,3 +150,35 @@ type RemoteAddrSetter interface {
 type BodyLimiter interface {
 	SetMaxBodySize(n int64)
 }
+
+// StreamCtx is a stream (L4) connection as a plugin's stream phases see it: APISIX's stream
+// subsystem, where a plugin decides before any byte reaches a node (preread) and looks back
+// once the connection is over (log). Vars answers remote_addr, remote_port, server_addr,
+// server_port, route_id, route_name and status.
+type StreamCtx interface {
+	Vars
+	RemoteAddr() netip.Addr
+	// SNI is the server name the client sent on a TLS stream listener ("" otherwise).
+	SNI() string
+	RouteID() string
+	// Exit closes the connection in preread instead of proxying it; status is what logs and
+	// metrics record ($status). The body is ignored: there is no response to carry it.
+	Exit(status int, body []byte)
+	Exited() bool
+	// Status is $status: 200 for a proxied connection, the Exit status, 502 or 503 when no
+	// node could be reached.
+	Status() int
+	StartTime() time.Time
+	// Set and Get keep per-connection values between preread and log.
+	Set(key any, value any)
+	Get(key any) any
+}
+
+type (
+	// StreamPrereader runs on stream routes before the connection is proxied (APISIX's
+	// preread phase); it may Exit.
+	StreamPrereader interface{ Preread(c StreamCtx) }
+	// StreamLogger runs once a stream connection is over, for every connection whose
+	// preread ran (also one a plugin ended).
+	StreamLogger interface{ StreamLog(c StreamCtx) }
+)

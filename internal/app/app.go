@@ -28,6 +28,7 @@ import (
 	"github.com/sluicegw/sluice/internal/store"
 	"github.com/sluicegw/sluice/internal/store/etcd"
 	"github.com/sluicegw/sluice/internal/store/standalone"
+	"github.com/sluicegw/sluice/internal/stream"
 )
 
 // Version is Sluice's version; APISIXVersion is the APISIX release it is compatible with.
@@ -61,6 +62,7 @@ type Node struct {
 	reloadMu sync.Mutex
 	servers  []*http.Server
 	proxy    *proxy.Server
+	stream   *stream.Server // nil without stream listeners
 	keyring  *encryption.Keyring
 	// snapshots compiles the store into what the proxy serves.
 	snapshots       *snapshot.Compiler
@@ -81,6 +83,9 @@ func Run(ctx context.Context, o Options) error {
 	errc := make(chan error, 1)
 	if n.proxy != nil {
 		go func() { errc <- n.serveProxy(ctx) }()
+	}
+	if n.stream != nil {
+		go n.serveStream(ctx)
 	}
 	select {
 	case <-ctx.Done():
@@ -311,6 +316,13 @@ func (n *Node) serveHTTP(name, addr string, h http.Handler) error {
 func (n *Node) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if n.stream != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), n.shutdownTimeout)
+		if err := n.stream.Shutdown(sctx); err != nil {
+			n.log.Warn("stream shutdown: sessions cut at worker_shutdown_timeout", "error", err)
+		}
+		scancel()
+	}
 	if n.proxy != nil {
 		n.stopProxy()
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/snapshot"
 	"github.com/sluicegw/sluice/internal/store/standalone"
+	"github.com/sluicegw/sluice/internal/stream"
 	sltls "github.com/sluicegw/sluice/internal/tls"
 	"github.com/sluicegw/sluice/internal/upstream"
 	"github.com/sluicegw/sluice/plugin"
@@ -56,11 +57,12 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 			d, ok := plugin.Lookup(name)
 			return ok && d.New != nil && n.view.runnable(name)
 		},
-		Enabled: n.plugins.IsEnabled,
-		Node:    n.view,
-		Shared:  n.view.shared,
-		Decrypt: n.keyring.DecryptObject,
-		TLS:     tlsOptions(cfg),
+		Enabled:       n.plugins.IsEnabled,
+		StreamEnabled: streamPluginSet(cfg.StreamPlugins),
+		Node:          n.view,
+		Shared:        n.view.shared,
+		Decrypt:       n.keyring.DecryptObject,
+		TLS:           tlsOptions(cfg),
 		// longer than a request normally takes; a longer one (a slow stream) may see its
 		// plugin instances closed under it, which they tolerate
 		CloseGrace: 5 * time.Second,
@@ -108,6 +110,9 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 	for _, a := range n.proxy.Addrs() {
 		n.log.Info("proxy listening", "addr", a.String())
 	}
+	if err := n.listenStream(); err != nil {
+		return err
+	}
 	go func() {
 		defer func() {
 			if r := recover(); r != nil {
@@ -132,6 +137,65 @@ func (n *Node) serveProxy(ctx context.Context) error {
 		n.log.Warn("proxy: serving before the first configuration snapshot is built")
 	}
 	return n.proxy.Serve()
+}
+
+// listenStream binds apisix.stream_proxy's listeners when proxy_mode has stream.
+func (n *Node) listenStream() error {
+	tcp, udp, err := n.cfg.StreamProxy()
+	if err != nil {
+		return err
+	}
+	if n.cfg.StreamMode() && len(tcp)+len(udp) == 0 {
+		n.log.Warn("proxy_mode has stream but apisix.stream_proxy lists no tcp or udp address: no stream listener")
+	}
+	if len(tcp)+len(udp) == 0 {
+		return nil
+	}
+	o := stream.Options{
+		Routes: func() *stream.Table { return n.snapshots.Load().Stream },
+		Certs:  func() *sltls.Store { return n.snapshots.Load().TLS },
+		Logger: n.log.With("component", "stream"),
+	}
+	for _, l := range tcp {
+		o.TCP = append(o.TCP, stream.Listen{Addr: l.Addr, TLS: l.TLS, ProxyProtocol: l.ProxyProtocol})
+	}
+	for _, l := range udp {
+		o.UDP = append(o.UDP, l.Addr)
+	}
+	if n.stream, err = stream.New(o); err != nil {
+		return err
+	}
+	for _, a := range n.stream.Addrs() {
+		n.log.Info("stream proxy listening", "network", a.Network(), "addr", a.String())
+	}
+	return nil
+}
+
+// serveStream starts the stream listeners once the first snapshot is live (or after 30 s).
+func (n *Node) serveStream(ctx context.Context) {
+	select {
+	case <-n.snapshots.Ready():
+	case <-ctx.Done():
+		return
+	case <-time.After(30 * time.Second):
+	}
+	n.stream.Serve()
+}
+
+// defaultStreamPlugins is APISIX's default stream_plugins list.
+var defaultStreamPlugins = []string{"ip-restriction", "limit-conn", "mqtt-proxy", "syslog", "traffic-split"}
+
+// streamPluginSet reports the plugins stream routes run: config.yaml's stream_plugins, or
+// APISIX's default list.
+func streamPluginSet(list []string) func(string) bool {
+	if list == nil {
+		list = defaultStreamPlugins
+	}
+	set := make(map[string]bool, len(list))
+	for _, name := range list {
+		set[name] = true
+	}
+	return func(name string) bool { return set[name] }
 }
 
 // stopProxy drains the proxy for up to worker_shutdown_timeout.

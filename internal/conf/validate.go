@@ -25,6 +25,9 @@ func (c *Config) Validate() error {
 		p.lines = map[string]int{}
 	}
 	c.checkListeners(p)
+	if _, _, err := c.streamProxy(); err != nil {
+		p.fail(err.Path, "%s", err.Msg)
+	}
 
 	role, provider := c.Deployment.Role, c.ConfigProvider()
 	if allowed, ok := configProviders[role]; ok {
@@ -86,6 +89,13 @@ func (c *Config) listeners() []listener {
 	if role != "data_plane" {
 		ad := c.Deployment.Admin.AdminListen
 		ls = append(ls, listener{"deployment.admin.admin_listen", ad.IP, ad.Port})
+	}
+	if tcp, _, err := c.streamProxy(); err == nil && role != "control_plane" {
+		for i, l := range tcp {
+			host, p, _ := net.SplitHostPort(l.Addr)
+			port, _ := strconv.Atoi(p)
+			ls = append(ls, listener{index("apisix.stream_proxy.tcp", i), host, port})
+		}
 	}
 	if a.EnableControl {
 		ls = append(ls, listener{"apisix.control", a.Control.IP, a.Control.Port})

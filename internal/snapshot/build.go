@@ -52,6 +52,10 @@ type builder struct {
 	globalErrs, consumerErrs map[string]string
 	// sslErr: ssl id → why it is not served, kept while the ssl objects are unchanged
 	sslErr map[string]string
+	// streamErr: stream route key → why it is not served as configured (stream.go);
+	// streamInline: the stream routes with an inline upstream compiled
+	streamErr    map[string]string
+	streamInline map[string]bool
 }
 
 type depKey struct {
@@ -78,6 +82,9 @@ func newBuilder(o Options, log *slog.Logger) *builder {
 	if o.Enabled == nil {
 		o.Enabled = func(string) bool { return true }
 	}
+	if o.StreamEnabled == nil {
+		o.StreamEnabled = func(string) bool { return true }
+	}
 	return &builder{
 		o:        o,
 		log:      log,
@@ -93,6 +100,9 @@ func newBuilder(o Options, log *slog.Logger) *builder {
 		owners:   map[string]*pluginOwner{},
 		modIdx:   map[string]int64{},
 		prev:     emptySnapshot(o.RouterMode),
+
+		streamErr:    map[string]string{},
+		streamInline: map[string]bool{},
 	}
 }
 
@@ -213,6 +223,9 @@ func (b *builder) build() (*Snapshot, []*upstream.Upstream) {
 		next.Router, next.Routes, next.table, routerErrs = b.buildRouter(routesDirty)
 	} else {
 		routerErrs = b.routerErrs(b.prev)
+	}
+	if b.full || b.streamDirty() {
+		next.Stream, retired = b.buildStream(retired)
 	}
 	var otherErrs map[string]string
 	next.Consumers, next.ConsumerGroups, next.GlobalRules, next.SSLs, next.PluginMetadata, otherErrs = b.buildOthers(&next)
@@ -471,6 +484,7 @@ func (b *builder) errors(parts ...map[string]string) map[string]string {
 	out := maps.Clone(b.ix.bad)
 	maps.Copy(out, b.upErr)
 	maps.Copy(out, b.routeErr)
+	maps.Copy(out, b.streamErr)
 	for _, p := range parts {
 		maps.Copy(out, p)
 	}

@@ -36,6 +36,9 @@ type Options struct {
 	// Enabled reports whether a plugin is in the node's `plugins:` list. A conf naming a
 	// plugin that is not is ignored, as APISIX's plugin filter does (nil: all are enabled).
 	Enabled func(plugin string) bool
+	// StreamEnabled reports whether a plugin is in the node's `stream_plugins:` list, for
+	// stream routes (nil: all are enabled).
+	StreamEnabled func(plugin string) bool
 	// Decrypt, when set, decrypts data_encryption fields of an object in place before it is
 	// decoded. Optional: the data plane does not need secrets in clear text yet.
 	Decrypt func(kind model.Kind, obj map[string]any)

@@ -12,10 +12,11 @@ import (
 )
 
 // trackedKinds are the resources the data plane compiles; other keys under the prefix
-// (stream_routes, protos, secrets, graphql decorations) are ignored here.
+// (protos, secrets, graphql decorations) are ignored here.
 var trackedKinds = []model.Kind{
 	model.Routes, model.Services, model.Upstreams, model.PluginConfigs, model.Consumers,
 	model.Credentials, model.ConsumerGroups, model.GlobalRules, model.SSLs, model.PluginMetadata,
+	model.StreamRoutes,
 }
 
 // object is one decoded resource with the store metadata it came with.
@@ -26,7 +27,7 @@ type object struct {
 	kv   store.KV
 	seq  int64 // routes: router insertion order
 	// val is *model.Route, *model.Service, *model.Upstream, *model.PluginSet, *model.Consumer,
-	// *model.Credential, or json.RawMessage (ssls, plugin_metadata).
+	// *model.Credential, *streamRouteDoc, or json.RawMessage (ssls, plugin_metadata).
 	val any
 	// inlineUp is the raw JSON of a route's or service's inline upstream (nil when none): an
 	// inline upstream is recompiled only when these bytes change.
@@ -215,6 +216,8 @@ func decode(kind model.Kind, v []byte, decrypt func(model.Kind, map[string]any))
 		return decodeAs[model.Consumer](v)
 	case model.Credentials:
 		return decodeAs[model.Credential](v)
+	case model.StreamRoutes:
+		return decodeStreamRoute(v)
 	default: // ssls, plugin_metadata
 		return json.RawMessage(bytes.Clone(v)), nil, nil
 	}

@@ -51,9 +51,13 @@ func (b *builder) syncOwner(kind model.Kind, id, key string, src pluginrt.Source
 	}
 	o.built = b.buildNo
 	consumerSide := src == pluginrt.FromConsumer || src == pluginrt.FromConsumerGroup
+	enabled := b.o.Enabled
+	if kind == model.StreamRoutes {
+		enabled = b.o.StreamEnabled // stream_plugins
+	}
 	for name, conf := range plugins {
 		def, ok := plugin.Lookup(name)
-		if !ok || def.New == nil || !b.o.Enabled(name) || !b.o.Supported(name) || consumerSide && def.Type == "auth" {
+		if !ok || def.New == nil || !enabled(name) || !b.o.Supported(name) || consumerSide && def.Type == "auth" {
 			b.retirePlugin(o, name)
 			continue
 		}

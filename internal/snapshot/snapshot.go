@@ -10,6 +10,7 @@ import (
 	"github.com/sluicegw/sluice/internal/model"
 	"github.com/sluicegw/sluice/internal/pluginrt"
 	"github.com/sluicegw/sluice/internal/router"
+	"github.com/sluicegw/sluice/internal/stream"
 	sltls "github.com/sluicegw/sluice/internal/tls"
 	"github.com/sluicegw/sluice/internal/upstream"
 )
@@ -26,6 +27,9 @@ type Snapshot struct {
 	// Errors maps an etcd key to why that object is not served (bad JSON, unknown upstream,
 	// a plugin without behaviour ...), for logs and the control API.
 	Errors map[string]string
+
+	// Stream is the stream_routes table of the L4 proxy (never nil once built).
+	Stream *stream.Table
 
 	// Upstreams are the named upstream objects by id (traffic-split and friends refer to them).
 	Upstreams      map[string]*upstream.Upstream
@@ -119,6 +123,7 @@ func emptySnapshot(mode router.Mode) *Snapshot {
 		GlobalRules:    map[string]*GlobalRule{},
 		SSLs:           map[string]json.RawMessage{},
 		TLS:            &sltls.Store{},
+		Stream:         stream.NewTable(nil),
 		PluginMetadata: map[string]json.RawMessage{},
 		Plugins:        &pluginrt.Set{},
 	}

@@ -382,7 +382,7 @@ func TestNodeAddressing(t *testing.T) {
 			t.Errorf("%s %+v: addr %q host %q, want %q %q", tc.scheme, tc.node, n.Addr, n.UpstreamHost, tc.addr, tc.host)
 		}
 	}
-	for _, bad := range []model.Upstream{{Type: "maglev"}, {Scheme: "tcp"}} {
+	for _, bad := range []model.Upstream{{Type: "maglev"}, {Scheme: "kafka"}} {
 		if _, err := New("k", &bad); err == nil {
 			t.Errorf("%+v: no error", bad)
 		}

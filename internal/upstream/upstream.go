@@ -123,7 +123,7 @@ func NewWithOptions(key string, spec *model.Upstream, opt Options) (*Upstream, e
 	}
 	std, ok := schemePort[u.scheme]
 	if !ok {
-		return nil, fmt.Errorf("upstream %s: scheme %q is not an HTTP scheme", key, u.scheme)
+		return nil, fmt.Errorf("upstream %s: scheme %q is not supported", key, u.scheme)
 	}
 
 	u.nodes = make([]*Node, len(spec.Nodes))
@@ -172,7 +172,7 @@ func NewWithOptions(key string, spec *model.Upstream, opt Options) (*Upstream, e
 		return nil, fmt.Errorf("upstream %s: %w", key, err)
 	}
 
-	if u.scheme == "https" || u.scheme == "grpcs" {
+	if u.scheme == "https" || u.scheme == "grpcs" || u.scheme == "tls" {
 		if u.tlsConf, err = clientTLS(spec.TLS, opt.ClientCert); err != nil {
 			return nil, fmt.Errorf("upstream %s: tls: %w", key, err)
 		}
@@ -180,11 +180,16 @@ func NewWithOptions(key string, spec *model.Upstream, opt Options) (*Upstream, e
 	return u, nil
 }
 
-// schemePort is the standard port of each HTTP scheme (APISIX upstream.scheme_to_port).
-var schemePort = map[string]int{"http": 80, "https": 443, "grpc": 80, "grpcs": 443}
+// schemePort is the standard port of each scheme (APISIX upstream.scheme_to_port); the L4
+// schemes of stream routes have none, their nodes name a port.
+var schemePort = map[string]int{"http": 80, "https": 443, "grpc": 80, "grpcs": 443, "tcp": 0, "udp": 0, "tls": 0}
 
 // Nodes returns the compiled nodes in spec order. Callers must not modify them.
 func (u *Upstream) Nodes() []*Node { return u.nodes }
+
+// TLSConfig is the client TLS configuration of an https, grpcs or tls upstream (nil for the
+// plain schemes); callers Clone it before setting a server name.
+func (u *Upstream) TLSConfig() *tls.Config { return u.tlsConf }
 
 // Scheme is the upstream scheme with the default filled in.
 func (u *Upstream) Scheme() string { return u.scheme }

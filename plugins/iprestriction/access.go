@@ -50,6 +50,14 @@ func (p *IPRestriction) Access(c plugin.Ctx) {
 	}
 }
 
+// Preread closes a stream connection from a client the list refuses (APISIX's stream
+// ip-restriction; its status 403 goes to the logs).
+func (p *IPRestriction) Preread(c plugin.StreamCtx) {
+	if p.set.contains(c.RemoteAddr()) != p.allow {
+		c.Exit(p.code, nil)
+	}
+}
+
 // ipSet matches addresses against single IPs (one map read) and CIDR prefixes. As in APISIX's
 // ipmatcher, IPv4 and IPv6 are separate families: a client is unmapped (a dual-stack listener
 // reports ::ffff:a.b.c.d) and an IPv4 client never matches an IPv6 entry.

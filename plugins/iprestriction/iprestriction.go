@@ -1,7 +1,5 @@
 // Package iprestriction registers APISIX's ip-restriction plugin: it allows or denies clients by
-// IP address or CIDR, on HTTP routes and on stream routes.
-//
-// The HTTP access phase is implemented; the stream preread phase waits for the stream runtime.
+// IP address or CIDR, on HTTP routes (access) and on stream routes (preread).
 package iprestriction
 
 import (

@@ -88,7 +88,7 @@ func newAmount(raw json.RawMessage, what string) (amount, error) {
 
 // resolve yields the amount for the request; false when a template does not render an
 // integer of at least min (the rule is then skipped, as APISIX does).
-func (a *amount) resolve(c plugin.Ctx, min int64) (int64, bool) {
+func (a *amount) resolve(c plugin.Vars, min int64) (int64, bool) {
 	if a.tmpl == nil {
 		return a.n, true
 	}
@@ -110,7 +110,7 @@ type rule struct {
 	strictKey   *vartemplate.Template // rules mode: the key template; nothing resolved skips the rule
 }
 
-func (r *rule) appendKey(dst []byte, c plugin.Ctx) ([]byte, bool) {
+func (r *rule) appendKey(dst []byte, c plugin.Vars) ([]byte, bool) {
 	if r.strictKey != nil {
 		out, n := r.strictKey.Append(dst, c)
 		return out, n > 0
@@ -217,9 +217,24 @@ func New(raw json.RawMessage, env plugin.Env) (any, error) {
 	return l, nil
 }
 
+// connCtx is what taking and giving back slots needs of a request (plugin.Ctx) or a stream
+// connection (plugin.StreamCtx).
+type connCtx interface {
+	plugin.Vars
+	Exit(status int, body []byte)
+	Set(key, value any)
+	Get(key any) any
+}
+
 // Access takes a slot per rule; over conn+burst rejects, over conn waits
 // unit_delay × floor((n−1)/conn), as resty.limit.conn.
-func (l *LimitConn) Access(c plugin.Ctx) {
+func (l *LimitConn) Access(c plugin.Ctx) { l.incoming(c) }
+
+// Preread is Access for a stream connection (APISIX's stream limit-conn): a connection over
+// the limit is closed before it reaches a node.
+func (l *LimitConn) Preread(c plugin.StreamCtx) { l.incoming(c) }
+
+func (l *LimitConn) incoming(c connCtx) {
 	bp := limitkey.Bufs.Get().(*[]byte)
 	defer limitkey.Bufs.Put(bp)
 	var h *held
@@ -270,6 +285,14 @@ func (l *LimitConn) Access(c plugin.Ctx) {
 // Log gives the request's slots back. The runtime runs log for every request whose access
 // ran, including those a later plugin ended, so slots never leak.
 func (l *LimitConn) Log(c plugin.Ctx) {
+	l.leaving(c, c.UpstreamLatency(), c.StartTime())
+}
+
+// StreamLog gives a stream connection's slots back once it is closed.
+func (l *LimitConn) StreamLog(c plugin.StreamCtx) { l.leaving(c, -1, c.StartTime()) }
+
+// leaving gives the slots back; upstream < 0 means no upstream latency is known.
+func (l *LimitConn) leaving(c connCtx, upstream time.Duration, start time.Time) {
 	h, _ := c.Get(l).(*held)
 	if h == nil {
 		return
@@ -279,10 +302,10 @@ func (l *LimitConn) Log(c plugin.Ctx) {
 		ls := &h.leases[i]
 		if !l.onlyDefault {
 			var latency time.Duration
-			if up := c.UpstreamLatency(); up >= 0 {
-				latency = up
+			if upstream >= 0 {
+				latency = upstream
 			} else {
-				latency = time.Since(c.StartTime()) - ls.delay
+				latency = time.Since(start) - ls.delay
 			}
 			unit := math.Float64frombits(l.unitDelay.Load())
 			// A racing update may be lost; the average stays an average, as APISIX's per-worker one.
@@ -313,4 +336,7 @@ var (
 	_ plugin.Accessor = (*LimitConn)(nil)
 	_ plugin.Logger   = (*LimitConn)(nil)
 	_ plugin.Closer   = (*LimitConn)(nil)
+
+	_ plugin.StreamPrereader = (*LimitConn)(nil)
+	_ plugin.StreamLogger    = (*LimitConn)(nil)
 )

@@ -31,7 +31,7 @@ func New(keyType, key string) Source {
 }
 
 // AppendRaw appends the raw key of the request to dst.
-func (k *Source) AppendRaw(dst []byte, c plugin.Ctx) []byte {
+func (k *Source) AppendRaw(dst []byte, c plugin.Vars) []byte {
 	if k.tmpl != nil {
 		out, n := k.tmpl.Append(dst, c)
 		if n > 0 {

@@ -1,0 +1,493 @@
+package stream
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	sltls "github.com/sluicegw/sluice/internal/tls"
+	"github.com/sluicegw/sluice/internal/upstream"
+	"github.com/sluicegw/sluice/plugin"
+)
+
+// Listen is one TCP stream listener.
+type Listen struct {
+	Addr          string // host:port
+	TLS           bool   // terminate TLS with the certificate of the client's SNI
+	ProxyProtocol bool   // the client sends a PROXY protocol header (v1 or v2) first
+}
+
+// Options configure the stream listeners.
+type Options struct {
+	TCP []Listen
+	UDP []string // host:port
+	// Routes is the current route table (one atomic load per connection); nil or a nil
+	// table closes every connection.
+	Routes func() *Table
+	// Certs is the current certificate store of TLS listeners.
+	Certs  func() *sltls.Store
+	Logger *slog.Logger
+}
+
+// DefaultTimeout is nginx's stream proxy_timeout: the longest a session may go without a byte
+// in either direction, when the upstream sets no read timeout.
+const DefaultTimeout = 10 * time.Minute
+
+// handshakeTimeout bounds a TLS handshake and the PROXY protocol header (nginx
+// ssl_handshake_timeout and proxy_protocol_timeout are 60 s).
+const handshakeTimeout = 60 * time.Second
+
+// Server serves the stream ports.
+type Server struct {
+	o        Options
+	log      *slog.Logger
+	tcp      []net.Listener
+	tcpOpts  []Listen
+	udp      []*net.UDPConn
+	tlsConf  *tls.Config
+	closing  atomic.Bool
+	mu       sync.Mutex
+	conns    map[io.Closer]struct{}
+	sessions sync.WaitGroup
+	loops    sync.WaitGroup
+}
+
+// New binds every listener; a port in use is an error naming it.
+func New(o Options) (*Server, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	s := &Server{o: o, log: o.Logger, conns: map[io.Closer]struct{}{}}
+	s.tlsConf = &tls.Config{GetConfigForClient: s.configForClient}
+	for _, l := range o.TCP {
+		ln, err := net.Listen("tcp", l.Addr)
+		if err != nil {
+			s.closeListeners()
+			return nil, fmt.Errorf("stream listen tcp %s: %w", l.Addr, err)
+		}
+		s.tcp = append(s.tcp, ln)
+		s.tcpOpts = append(s.tcpOpts, l)
+	}
+	for _, addr := range o.UDP {
+		ua, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			s.closeListeners()
+			return nil, fmt.Errorf("stream listen udp %s: %w", addr, err)
+		}
+		uc, err := net.ListenUDP("udp", ua)
+		if err != nil {
+			s.closeListeners()
+			return nil, fmt.Errorf("stream listen udp %s: %w", addr, err)
+		}
+		s.udp = append(s.udp, uc)
+	}
+	return s, nil
+}
+
+// Addrs are the bound TCP then UDP addresses.
+func (s *Server) Addrs() []net.Addr {
+	var out []net.Addr
+	for _, ln := range s.tcp {
+		out = append(out, ln.Addr())
+	}
+	for _, uc := range s.udp {
+		out = append(out, uc.LocalAddr())
+	}
+	return out
+}
+
+// Serve starts accepting on every listener and returns.
+func (s *Server) Serve() {
+	for i, ln := range s.tcp {
+		s.loops.Add(1)
+		go s.acceptLoop(ln, s.tcpOpts[i])
+	}
+	for _, uc := range s.udp {
+		s.loops.Add(1)
+		go s.udpLoop(uc)
+	}
+}
+
+// Shutdown stops accepting and waits for the sessions in flight until ctx ends, then closes
+// what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.closeListeners()
+	done := make(chan struct{})
+	go func() { s.sessions.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	s.loops.Wait()
+	return ctx.Err()
+}
+
+func (s *Server) closeListeners() {
+	for _, ln := range s.tcp {
+		ln.Close()
+	}
+	for _, uc := range s.udp {
+		uc.Close()
+	}
+}
+
+// track registers a session's connections for a forced shutdown; false when draining.
+func (s *Server) track(cs ...io.Closer) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return false
+	}
+	for _, c := range cs {
+		s.conns[c] = struct{}{}
+	}
+	return true
+}
+
+func (s *Server) untrack(cs ...io.Closer) {
+	s.mu.Lock()
+	for _, c := range cs {
+		delete(s.conns, c)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Server) acceptLoop(ln net.Listener, l Listen) {
+	defer s.loops.Done()
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("stream accept", "addr", ln.Addr().String(), "error", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		s.sessions.Add(1)
+		go func() {
+			defer s.sessions.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					s.log.Error("stream session panic", "remote", c.RemoteAddr().String(), "panic", r)
+				}
+			}()
+			s.serveTCP(c, l)
+		}()
+	}
+}
+
+// configForClient picks the ssl object of a TLS stream listener's client.
+func (s *Server) configForClient(h *tls.ClientHelloInfo) (*tls.Config, error) {
+	var st *sltls.Store
+	if s.o.Certs != nil {
+		st = s.o.Certs()
+	}
+	c := st.Lookup(h.ServerName)
+	if c == nil {
+		return nil, fmt.Errorf("%w: %q", sltls.ErrNoCertificate, h.ServerName)
+	}
+	return c.Config, nil
+}
+
+func (s *Server) table() *Table {
+	if s.o.Routes == nil {
+		return nil
+	}
+	return s.o.Routes()
+}
+
+// serveTCP runs one TCP session: PROXY header, TLS, route, preread, node, copy, log.
+func (s *Server) serveTCP(c net.Conn, l Listen) {
+	if !s.track(c) {
+		c.Close()
+		return
+	}
+	defer s.untrack(c)
+	defer c.Close()
+	sc := newCtx(c.RemoteAddr(), c.LocalAddr())
+	client := c
+	if l.ProxyProtocol {
+		_ = c.SetReadDeadline(time.Now().Add(handshakeTimeout))
+		pc, src, err := readProxyHeader(c)
+		if err != nil {
+			s.log.Warn("stream: bad PROXY protocol header", "remote", c.RemoteAddr().String(), "error", err)
+			return
+		}
+		_ = c.SetReadDeadline(time.Time{})
+		if src.IsValid() {
+			sc.setRemote(src)
+		}
+		client = pc
+	}
+	if l.TLS {
+		tc := tls.Server(client, s.tlsConf)
+		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			s.log.Debug("stream: TLS handshake failed", "remote", c.RemoteAddr().String(), "error", err)
+			return
+		}
+		sc.sni = tc.ConnectionState().ServerName
+		client = tc
+	}
+	rt := s.table().Match(sc.remote.Addr(), sc.local.Addr(), int(sc.local.Port()), sc.sni)
+	if rt == nil {
+		s.log.Debug("stream: not hit any route", "remote", sc.remote.String(), "local", sc.local.String(), "sni", sc.sni)
+		return
+	}
+	sc.route = rt
+	defer s.logPhase(sc)
+	if !s.preread(sc) {
+		return
+	}
+	node, nc, err := s.dial(rt.Upstream, sc)
+	if err != nil {
+		s.log.Error("stream: no node reachable", "route", rt.ID, "remote", sc.remote.String(), "error", err)
+		return
+	}
+	defer node.finish()
+	if !s.track(nc) {
+		nc.Close()
+		return
+	}
+	defer s.untrack(nc)
+	pipe(client, nc, node.idle)
+}
+
+// preread runs the route's plugins' preread phases; false when one closed the connection.
+func (s *Server) preread(sc *ctx) bool {
+	sc.prereadRan = true
+	for _, p := range sc.route.Plugins {
+		if p.Preread == nil {
+			continue
+		}
+		p.Preread.Preread(sc)
+		if sc.exited {
+			return false
+		}
+	}
+	return true
+}
+
+// logPhase runs the log phases once the session is over.
+func (s *Server) logPhase(sc *ctx) {
+	if !sc.prereadRan {
+		return
+	}
+	for _, p := range sc.route.Plugins {
+		if p.Log != nil {
+			p.Log.StreamLog(sc)
+		}
+	}
+}
+
+// picked is the node of a session, released when it ends.
+type picked struct {
+	a    upstream.Attempt
+	idle time.Duration
+	from time.Time
+}
+
+func (p *picked) finish() { p.a.Finish(time.Since(p.from)) }
+
+// dial picks a node and connects to it within the connect timeout, trying the next node on a
+// failure as many times as the upstream's retries allow (nginx proxy_next_upstream). The
+// session's status becomes 502 when none answered, 503 when there is no node at all.
+func (s *Server) dial(u *upstream.Upstream, sc *ctx) (*picked, net.Conn, error) {
+	if u == nil {
+		sc.status = 502
+		return nil, nil, errors.New("the route has no upstream")
+	}
+	u = u.Current()
+	p := &picked{from: time.Now()}
+	t := u.Timeouts(nil)
+	p.idle = DefaultTimeout
+	if u.Spec != nil && u.Spec.Timeout != nil && u.Spec.Timeout.Read > 0 {
+		p.idle = t.Read
+	}
+	var lastErr error
+	for try := 0; try <= u.Retries(); try++ {
+		n := u.Pick(&p.a)
+		if n == nil {
+			break
+		}
+		d := net.Dialer{Timeout: t.Connect}
+		nc, err := d.Dial("tcp", n.Addr)
+		if err == nil && u.Scheme() == "tls" {
+			cfg := u.TLSConfig().Clone()
+			cfg.ServerName = n.Host
+			tc := tls.Client(nc, cfg)
+			_ = nc.SetDeadline(time.Now().Add(t.Connect))
+			if err = tc.Handshake(); err == nil {
+				_ = nc.SetDeadline(time.Time{})
+				nc = tc
+			} else {
+				nc.Close()
+			}
+		}
+		if err == nil {
+			n.ReportPassive(0, nil)
+			return p, nc, nil
+		}
+		n.ReportPassive(0, err)
+		lastErr = fmt.Errorf("%s: %w", n.Addr, err)
+	}
+	p.a.Reset()
+	if lastErr == nil {
+		sc.status = 503
+		return nil, nil, errors.New("the upstream has no node")
+	}
+	sc.status = 502
+	return nil, nil, lastErr
+}
+
+// pipe copies both ways until either side ends or the session idles for idle (nginx stream
+// without proxy_half_close: an EOF on either side ends the session once what was read is
+// written).
+func pipe(client, node net.Conn, idle time.Duration) {
+	var last atomic.Int64 // unix nanos of the latest byte either way
+	last.Store(time.Now().UnixNano())
+	done := make(chan struct{}, 2)
+	copyOne := func(dst, src net.Conn) {
+		defer func() { done <- struct{}{} }()
+		buf := make([]byte, 16<<10)
+		for {
+			_ = src.SetReadDeadline(time.Now().Add(idle))
+			n, err := src.Read(buf)
+			if n > 0 {
+				last.Store(time.Now().UnixNano())
+				_ = dst.SetWriteDeadline(time.Now().Add(idle))
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() && time.Since(time.Unix(0, last.Load())) < idle {
+					continue // the other direction is busy: the session is not idle
+				}
+				return
+			}
+		}
+	}
+	go copyOne(node, client)
+	go copyOne(client, node)
+	<-done
+	client.Close()
+	node.Close()
+	<-done
+}
+
+// ctx is a stream session as plugins see it (plugin.StreamCtx).
+type ctx struct {
+	remote, local netip.AddrPort
+	sni           string
+	route         *Route
+	start         time.Time
+	status        int
+	exited        bool
+	prereadRan    bool
+	values        map[any]any
+	buf           []byte
+}
+
+func newCtx(remote, local net.Addr) *ctx {
+	return &ctx{remote: addrPort(remote), local: addrPort(local), start: time.Now(), status: 200}
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	switch x := a.(type) {
+	case *net.TCPAddr:
+		return x.AddrPort()
+	case *net.UDPAddr:
+		return x.AddrPort()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+func (c *ctx) setRemote(ap netip.AddrPort) { c.remote = ap }
+
+func (c *ctx) RemoteAddr() netip.Addr { return c.remote.Addr().Unmap() }
+func (c *ctx) SNI() string            { return c.sni }
+func (c *ctx) Status() int            { return c.status }
+func (c *ctx) StartTime() time.Time   { return c.start }
+func (c *ctx) Exited() bool           { return c.exited }
+
+func (c *ctx) RouteID() string {
+	if c.route == nil {
+		return ""
+	}
+	return c.route.ID
+}
+
+// Exit ends the session in preread; the status is what the log phase sees.
+func (c *ctx) Exit(status int, _ []byte) {
+	c.exited = true
+	c.status = status
+}
+
+func (c *ctx) Set(key, value any) {
+	if c.values == nil {
+		c.values = map[any]any{}
+	}
+	if value == nil {
+		delete(c.values, key)
+		return
+	}
+	c.values[key] = value
+}
+
+func (c *ctx) Get(key any) any { return c.values[key] }
+
+// Lookup answers the variables of the stream subsystem.
+func (c *ctx) Lookup(v *plugin.Var) ([]byte, bool) {
+	c.buf = c.buf[:0]
+	switch v.Kind {
+	case plugin.VarRemoteAddr:
+		return c.remote.Addr().Unmap().AppendTo(c.buf), true
+	case plugin.VarRemotePort:
+		return strconv.AppendUint(c.buf, uint64(c.remote.Port()), 10), true
+	case plugin.VarServerAddr:
+		return c.local.Addr().Unmap().AppendTo(c.buf), true
+	case plugin.VarServerPort:
+		return strconv.AppendUint(c.buf, uint64(c.local.Port()), 10), true
+	case plugin.VarRouteID:
+		return append(c.buf, c.RouteID()...), c.route != nil
+	case plugin.VarRouteName:
+		if c.route == nil || c.route.Name == "" {
+			return nil, false
+		}
+		return append(c.buf, c.route.Name...), true
+	case plugin.VarStatus:
+		return strconv.AppendInt(c.buf, int64(c.status), 10), true
+	case plugin.VarUnknown:
+		if v.Name == "ssl_server_name" && c.sni != "" {
+			return append(c.buf, c.sni...), true
+		}
+	}
+	return nil, false
+}
+
+var _ plugin.StreamCtx = (*ctx)(nil)

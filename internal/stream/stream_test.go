@@ -1,0 +1,141 @@
+package stream
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func route(t *testing.T, id string, spec RouteSpec) *Route {
+	t.Helper()
+	r, err := NewRoute(id, "/apisix/stream_routes/"+id, "", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestTableMatch(t *testing.T) {
+	tbl := NewTable([]*Route{
+		route(t, "net10", RouteSpec{RemoteAddr: "10.0.0.0/8"}),
+		route(t, "port", RouteSpec{ServerPort: 9100}),
+		route(t, "srv", RouteSpec{ServerAddr: "127.0.0.2"}),
+		route(t, "sni-exact", RouteSpec{SNI: "a.test", RemoteAddr: "127.0.0.1"}),
+		route(t, "sni-wild", RouteSpec{SNI: "*.test"}),
+		route(t, "sni-deep", RouteSpec{SNI: "*.b.test"}),
+		route(t, "sni-any", RouteSpec{SNI: "*"}),
+		route(t, "all", RouteSpec{}),
+	})
+	ip := netip.MustParseAddr
+	for _, tc := range []struct {
+		remote, server string
+		port           int
+		sni, want      string
+	}{
+		{"10.1.2.3", "127.0.0.1", 9200, "", "net10"},
+		{"::ffff:10.1.2.3", "127.0.0.1", 9200, "", "net10"}, // a dual-stack listener's view
+		{"127.0.0.1", "127.0.0.1", 9100, "", "port"},
+		{"127.0.0.1", "127.0.0.2", 9200, "", "srv"},
+		{"127.0.0.1", "127.0.0.1", 9200, "", "all"},
+		{"127.0.0.1", "127.0.0.1", 9200, "A.test", "sni-exact"},
+		{"127.0.0.9", "127.0.0.1", 9200, "a.test", "sni-wild"},   // the exact route refuses: shorter names next
+		{"127.0.0.1", "127.0.0.1", 9200, "x.y.test", "sni-wild"}, // a stream wildcard covers any depth
+		{"127.0.0.1", "127.0.0.1", 9200, "x.b.test", "sni-deep"},
+		{"127.0.0.1", "127.0.0.1", 9200, "other.org", "sni-any"},
+		{"10.0.0.1", "127.0.0.1", 9200, "other.org", "sni-any"},
+	} {
+		got := ""
+		if r := tbl.Match(ip(tc.remote), ip(tc.server), tc.port, tc.sni); r != nil {
+			got = r.ID
+		}
+		if got != tc.want {
+			t.Errorf("Match(%s → %s:%d, sni %q) = %q, want %q", tc.remote, tc.server, tc.port, tc.sni, got, tc.want)
+		}
+	}
+	if _, err := NewRoute("bad", "k", "", RouteSpec{RemoteAddr: "not-an-ip"}); err == nil {
+		t.Error("NewRoute accepted remote_addr not-an-ip")
+	}
+	if (*Table)(nil).Match(ip("127.0.0.1"), ip("127.0.0.1"), 1, "") != nil {
+		t.Error("a nil table matched")
+	}
+}
+
+// headerConn runs readProxyHeader over a pipe carrying header + payload.
+func headerConn(t *testing.T, header []byte) (netip.AddrPort, string, error) {
+	t.Helper()
+	client, server := net.Pipe()
+	go func() {
+		client.Write(append(header, "payload"...))
+		client.Close()
+	}()
+	defer server.Close()
+	server.SetDeadline(time.Now().Add(2 * time.Second))
+	c, src, err := readProxyHeader(server)
+	if err != nil {
+		return src, "", err
+	}
+	rest, _ := io.ReadAll(c)
+	return src, string(rest), nil
+}
+
+func TestProxyProtocol(t *testing.T) {
+	src, rest, err := headerConn(t, []byte("PROXY TCP4 192.0.2.1 127.0.0.1 5555 9100\r\n"))
+	if err != nil || src != netip.MustParseAddrPort("192.0.2.1:5555") || rest != "payload" {
+		t.Errorf("v1 TCP4: %v %q %v", src, rest, err)
+	}
+	src, _, err = headerConn(t, []byte("PROXY TCP6 2001:db8::1 ::1 5555 9100\r\n"))
+	if err != nil || src != netip.MustParseAddrPort("[2001:db8::1]:5555") {
+		t.Errorf("v1 TCP6: %v %v", src, err)
+	}
+	src, rest, err = headerConn(t, []byte("PROXY UNKNOWN\r\n"))
+	if err != nil || src.IsValid() || rest != "payload" {
+		t.Errorf("v1 UNKNOWN: %v %q %v", src, rest, err)
+	}
+	if _, _, err := headerConn(t, []byte("GET / HTTP/1.1\r\n")); err == nil {
+		t.Error("an HTTP request was read as a PROXY header")
+	}
+
+	var v2 bytes.Buffer
+	v2.Write(proxyV2Sig)
+	v2.Write([]byte{0x21, 0x11})
+	binary.Write(&v2, binary.BigEndian, uint16(12))
+	v2.Write([]byte{198, 51, 100, 4, 127, 0, 0, 1})
+	binary.Write(&v2, binary.BigEndian, uint16(6000))
+	binary.Write(&v2, binary.BigEndian, uint16(9100))
+	src, rest, err = headerConn(t, v2.Bytes())
+	if err != nil || src != netip.MustParseAddrPort("198.51.100.4:6000") || rest != "payload" {
+		t.Errorf("v2 TCP4: %v %q %v", src, rest, err)
+	}
+}
+
+// TestPipeIdle: a session where only one side talks is not idle; one where neither does
+// ends after the timeout.
+func TestPipeIdle(t *testing.T) {
+	c1, c2 := net.Pipe()
+	n1, n2 := net.Pipe()
+	done := make(chan struct{})
+	go func() { pipe(c2, n1, 200*time.Millisecond); close(done) }()
+	go io.Copy(io.Discard, c1)
+	for range 5 { // the node streams for 500 ms while the client says nothing
+		if _, err := n2.Write([]byte("x")); err != nil {
+			t.Fatalf("the session ended while the node was sending: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	select {
+	case <-done:
+		t.Fatal("pipe ended while data flowed one way")
+	default:
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("pipe did not end after the idle timeout")
+	}
+	c1.Close()
+	n2.Close()
+}
