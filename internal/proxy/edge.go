@@ -55,6 +55,9 @@ func (s *Server) logRefused(ctx *fasthttp.RequestCtx, line []byte, h *fasthttp.R
 	rc := acquireReqCtx(s)
 	rc.fc = ctx
 	rc.scheme = "http"
+	if tc, ok := ctx.Conn().(*trackedConn); ok && tc.tls != nil {
+		rc.scheme = "https"
+	}
 	rc.info.start = ctx.Time()
 	rc.initAddrs(ctx.RemoteAddr(), ctx.LocalAddr(), h)
 	rc.rawLine = line

@@ -64,7 +64,8 @@ func (s *Server) serveH2(tc *trackedConn, c net.Conn) {
 	// with GOAWAY instead, so its streams in flight finish (drainH2).
 	tc.state.Store(int32(fasthttp.StateActive))
 	if s.draining.Load() {
-		return // nothing was asked on it yet: like an idle keep-alive connection
+		tc.closeNow() // nothing was asked on it yet: like an idle keep-alive connection
+		return
 	}
 	opts := s.h2.opts
 	opts.Context = context.WithValue(context.Background(), connKey{}, c)

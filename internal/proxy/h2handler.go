@@ -44,7 +44,7 @@ func (s *Server) handleHTTP2(rw http.ResponseWriter, r *http.Request) {
 	if st == 0 && !hc.normalize() {
 		st = http.StatusBadRequest
 	}
-	if st == 0 && r.TLS != nil && !clientVerified(s.tlsStore(), hc.host, hc.matchPath, func() tls.ConnectionState { return *r.TLS }) {
+	if st == 0 && r.TLS != nil && !s.clientVerified(hc.host, hc.matchPath, func() tls.ConnectionState { return *r.TLS }) {
 		st = http.StatusBadRequest
 	}
 	if st != 0 {

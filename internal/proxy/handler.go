@@ -38,7 +38,7 @@ func (s *Server) handleHTTP1(fc *fasthttp.RequestCtx) {
 	if st == 0 && !rc.normalize() {
 		st = fasthttp.StatusBadRequest
 	}
-	if st == 0 && tc != nil && tc.tls != nil && !clientVerified(s.tlsStore(), rc.host, rc.matchPath, tc.tls.ConnectionState) {
+	if st == 0 && tc != nil && tc.tls != nil && !s.clientVerified(rc.host, rc.matchPath, tc.tls.ConnectionState) {
 		st = fasthttp.StatusBadRequest
 	}
 	if st == 0 && tooLong(fc.Request.Header.ContentLength(), s.opts.MaxBodyBytes) {

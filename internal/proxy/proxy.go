@@ -358,7 +358,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.connMu.Lock()
 			for tc := range s.conns {
 				if tc.Conn != nil {
-					tc.Close()
+					tc.closeNow()
 				}
 			}
 			s.connMu.Unlock()
@@ -465,6 +465,10 @@ func (tc *trackedConn) Close() error {
 	return tc.Conn.Close()
 }
 
+// closeNow closes the socket without a TLS close_notify, which could block on a client that
+// does not read (the drain closes connections under connMu).
+func (tc *trackedConn) closeNow() { _ = tc.Conn.Close() }
+
 func (s *Server) track(c net.Conn, tlsConn *tls.Conn) *trackedConn {
 	tc := &trackedConn{Conn: c, tls: tlsConn}
 	s.connMu.Lock()
@@ -507,7 +511,7 @@ func (s *Server) closeIdle() {
 	for tc := range s.conns {
 		switch fasthttp.ConnState(tc.state.Load()) {
 		case fasthttp.StateIdle, fasthttp.StateNew:
-			tc.Close()
+			tc.closeNow()
 		}
 	}
 }

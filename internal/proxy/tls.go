@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +43,12 @@ func (s *Server) serveTLS(tc *trackedConn) {
 	err := tc.tls.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
+		var rh tls.RecordHeaderError
+		if errors.As(err, &rh) && rh.Conn != nil && looksLikeHTTP(rh.RecordHeader[:]) {
+			// nginx's answer to plain HTTP on an HTTPS port
+			_ = rh.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = rh.Conn.Write(plainHTTPOnHTTPS)
+		}
 		s.log.Debug("TLS handshake failed", "remote", tc.RemoteAddr().String(), "error", err)
 		tc.Conn.Close()
 		return
@@ -54,25 +61,31 @@ func (s *Server) serveTLS(tc *trackedConn) {
 	_ = s.h1.ServeConn(tc)
 }
 
-// clientVerified is APISIX's verify_https_client for a request on a TLS connection: when the
-// ssl object of the request's host asks for client certificates, the connection must carry
-// a verified one (unless $uri matches its skip_mtls_uri_regex) and its SNI must be the host.
-// Failing requests are answered 400.
-func clientVerified(st *sltls.Store, host, uri []byte, state func() tls.ConnectionState) bool {
-	c := st.Lookup(b2s(host))
-	if c == nil || c.Client == nil {
+// clientVerified is APISIX's verify_https_client for a request on a TLS connection. The ssl
+// object the handshake chose (by SNI, or fallback_sni) decides whether a client certificate
+// is needed: when it has client.ca, the connection must carry a verified one unless $uri
+// matches its skip_mtls_uri_regex. And when the ssl object of the request's Host asks for
+// client certificates, the SNI must be that Host, so a verified connection cannot be
+// pointed at another name. Failing requests are answered 400.
+func (s *Server) clientVerified(host, uri []byte, state func() tls.ConnectionState) bool {
+	st := s.tlsStore()
+	if !st.ClientAuth() {
 		return true
 	}
-	for _, re := range c.Client.SkipURIs {
-		if re.Match(uri) {
-			return true
-		}
-	}
 	cs := state()
-	if len(cs.VerifiedChains) == 0 {
-		return false // no certificate (the handshake refuses a bad one)
+	sni := cs.ServerName
+	if sni == "" {
+		sni = s.opts.FallbackSNI
 	}
-	return strings.EqualFold(cs.ServerName, b2s(host))
+	if c := st.Lookup(sni); c != nil && c.Client != nil && !c.Client.Skip(uri) && !c.Client.Verified(&cs) {
+		s.log.Error("client certificate verification is not passed", "sni", sni, "uri", string(uri))
+		return false
+	}
+	if c := st.Lookup(b2s(host)); c != nil && c.Client != nil && !strings.EqualFold(cs.ServerName, b2s(host)) {
+		s.log.Error("client certificate verified with SNI " + cs.ServerName + ", but the host is " + string(host))
+		return false
+	}
+	return true
 }
 
 // tlsStore is the current snapshot's certificate store (nil before there is one).
@@ -82,3 +95,21 @@ func (s *Server) tlsStore() *sltls.Store {
 	}
 	return s.opts.Snapshots.Load().TLS
 }
+
+// looksLikeHTTP reports a first TLS record header that is an HTTP request's start.
+func looksLikeHTTP(h []byte) bool {
+	for _, m := range []string{"GET ", "HEAD ", "POST ", "PUT ", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"} {
+		if len(h) > 0 && strings.HasPrefix(m, string(h[:min(len(h), len(m))])) {
+			return true
+		}
+	}
+	return false
+}
+
+var plainHTTPOnHTTPS = func() []byte {
+	body := "<html>\r\n<head><title>400 The plain HTTP request was sent to HTTPS port</title></head>\r\n<body>\r\n" +
+		"<center><h1>400 Bad Request</h1></center>\r\n<center>The plain HTTP request was sent to HTTPS port</center>\r\n" +
+		"<hr><center>sluice</center>\r\n</body>\r\n</html>\r\n"
+	return []byte("HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + body)
+}()

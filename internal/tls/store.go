@@ -35,9 +35,12 @@ var DefaultProtocols = []string{"TLSv1.2", "TLSv1.3"}
 
 // Store finds the certificate of a server name. Immutable once built; a nil *Store has none.
 type Store struct {
-	exact map[string]*Cert // "a.foo.com"
-	wild  map[string]*Cert // "foo.com" for "*.foo.com"
-	any   *Cert            // "*"
+	// clientAuth: some serving object asks for client certificates (requests on other
+	// stores skip the per-request check)
+	clientAuth bool
+	exact      map[string]*Cert // "a.foo.com"
+	wild       map[string]*Cert // "foo.com" for "*.foo.com"
+	any        *Cert            // "*"
 }
 
 // Cert is one compiled ssl object.
@@ -51,9 +54,41 @@ type Cert struct {
 // ClientAuth is an ssl object's downstream mTLS: client.ca, depth, skip_mtls_uri_regex.
 type ClientAuth struct {
 	// SkipURIs: requests whose $uri matches one of these pass without a verified client
-	// certificate; with any set, the handshake accepts clients without one (APISIX then
-	// checks per request instead of rejecting in the handshake).
+	// certificate; with any set, the handshake accepts any client (APISIX then checks per
+	// request instead of rejecting in the handshake), and Verified checks the certificate.
 	SkipURIs []*regexp.Regexp
+	pool     *x509.CertPool
+	depth    int
+}
+
+// Verified reports whether a connection carries a client certificate issued by the CA within
+// the verify depth: the handshake's verification, or (skip_mtls_uri_regex mode, where the
+// handshake does not verify) a verification of the certificates presented.
+func (a *ClientAuth) Verified(cs *cryptotls.ConnectionState) bool {
+	if len(cs.VerifiedChains) > 0 {
+		return true
+	}
+	if len(a.SkipURIs) == 0 || len(cs.PeerCertificates) == 0 {
+		return false
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	chains, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
+		Roots: a.pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	return err == nil && withinDepth(chains, a.depth)
+}
+
+// Skip reports whether uri is exempt from client verification.
+func (a *ClientAuth) Skip(uri []byte) bool {
+	for _, re := range a.SkipURIs {
+		if re.Match(uri) {
+			return true
+		}
+	}
+	return false
 }
 
 // Lookup returns the certificate serving name, or nil.
@@ -72,6 +107,9 @@ func (s *Store) Lookup(name string) *Cert {
 	}
 	return s.any
 }
+
+// ClientAuth reports whether any certificate asks for client certificates.
+func (s *Store) ClientAuth() bool { return s != nil && s.clientAuth }
 
 // Empty reports whether no certificate serves.
 func (s *Store) Empty() bool {
@@ -131,6 +169,9 @@ func Build(ssls map[string]json.RawMessage, o Options) (*Store, map[string]strin
 		if err != nil {
 			errs[id] = "ssl not served: " + err.Error()
 			continue
+		}
+		if c.Client != nil {
+			s.clientAuth = true
 		}
 		names := d.SNIs
 		if len(names) == 0 && d.SNI != "" {
@@ -213,7 +254,7 @@ func compile(id string, d *sslDoc, o Options) (*Cert, error) {
 		if d.Client.Depth != nil {
 			depth = *d.Client.Depth
 		}
-		auth := &ClientAuth{}
+		auth := &ClientAuth{pool: pool, depth: depth}
 		for _, r := range d.Client.SkipMTLSURI {
 			re, err := regexp.Compile(r)
 			if err != nil {
@@ -223,29 +264,37 @@ func compile(id string, d *sslDoc, o Options) (*Cert, error) {
 		}
 		cfg.ClientCAs = pool
 		cfg.ClientAuth = cryptotls.RequireAndVerifyClientCert
-		if len(auth.SkipURIs) > 0 {
-			cfg.ClientAuth = cryptotls.VerifyClientCertIfGiven
-		}
 		cfg.VerifyConnection = verifyDepth(depth)
+		if len(auth.SkipURIs) > 0 {
+			// verified per request (ClientAuth.Verified), as APISIX's verify_client
+			// without reject_in_handshake
+			cfg.ClientAuth = cryptotls.RequestClientCert
+			cfg.VerifyConnection = nil
+		}
+
 		c.Client = auth
 	}
 	return c, nil
 }
 
-// verifyDepth enforces nginx's ssl_verify_depth: at most depth certificates above the
-// client's own in the verified chain (1: issued directly by a configured CA).
+// verifyDepth enforces nginx's ssl_verify_depth (OpenSSL's verify depth): at most depth
+// intermediate certificates between the client's own and the CA (1 by default).
 func verifyDepth(depth int) func(cryptotls.ConnectionState) error {
 	return func(cs cryptotls.ConnectionState) error {
-		if len(cs.PeerCertificates) == 0 {
+		if len(cs.PeerCertificates) == 0 || withinDepth(cs.VerifiedChains, depth) {
 			return nil // no certificate: ClientAuth decided that already
-		}
-		for _, chain := range cs.VerifiedChains {
-			if len(chain)-1 <= depth {
-				return nil
-			}
 		}
 		return fmt.Errorf("client certificate chain longer than verify depth %d", depth)
 	}
+}
+
+func withinDepth(chains [][]*x509.Certificate, depth int) bool {
+	for _, chain := range chains {
+		if len(chain)-2 <= depth {
+			return true
+		}
+	}
+	return false
 }
 
 // versions maps ssl_protocols names to the range Go's TLS stack takes; a gap ("TLSv1.1

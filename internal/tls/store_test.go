@@ -120,10 +120,23 @@ func TestProtocolsAndClientAuth(t *testing.T) {
 	if c := st.Lookup("mtls.test"); c.Client == nil || c.Config.ClientAuth != cryptotls.RequireAndVerifyClientCert {
 		t.Errorf("client.ca: ClientAuth %v", c.Config.ClientAuth)
 	}
-	if c := st.Lookup("skip.test"); c.Client == nil || len(c.Client.SkipURIs) != 1 || c.Config.ClientAuth != cryptotls.VerifyClientCertIfGiven {
+	if c := st.Lookup("skip.test"); c.Client == nil || len(c.Client.SkipURIs) != 1 || c.Config.ClientAuth != cryptotls.RequestClientCert {
 		t.Errorf("skip_mtls_uri_regex: ClientAuth %v", c.Config.ClientAuth)
 	}
 	if err := (Options{Protocols: []string{"TLSv9"}}).Validate(); err == nil {
 		t.Error("Validate accepted TLSv9")
+	}
+}
+
+func TestWithinDepth(t *testing.T) {
+	chain := func(n int) [][]*x509.Certificate { return [][]*x509.Certificate{make([]*x509.Certificate, n)} }
+	// OpenSSL's verify depth counts the intermediates: depth 1 takes leaf ← intermediate ← CA
+	for _, tc := range []struct {
+		len, depth int
+		ok         bool
+	}{{2, 0, true}, {3, 0, false}, {3, 1, true}, {4, 1, false}, {4, 2, true}} {
+		if got := withinDepth(chain(tc.len), tc.depth); got != tc.ok {
+			t.Errorf("chain of %d, depth %d: %v, want %v", tc.len, tc.depth, got, tc.ok)
+		}
 	}
 }

@@ -86,6 +86,11 @@ func (ca *testCA) pool() *x509.CertPool {
 // httpsGet sends GET path to the node's HTTPS port with the given SNI (and Host), trusting
 // ca; h2 offers HTTP/2 by ALPN. It returns the response or the handshake/transport error.
 func httpsGet(n *node, ca *testCA, sni, path string, h2 bool, clientCert *tls.Certificate) (*http.Response, string, error) {
+	return httpsGetHost(n, ca, sni, sni, path, h2, clientCert)
+}
+
+// httpsGetHost is httpsGet with a Host header other than the SNI.
+func httpsGetHost(n *node, ca *testCA, sni, host, path string, h2 bool, clientCert *tls.Certificate) (*http.Response, string, error) {
 	cfg := &tls.Config{ServerName: sni, RootCAs: ca.pool()}
 	if clientCert != nil {
 		cfg.Certificates = []tls.Certificate{*clientCert}
@@ -94,7 +99,7 @@ func httpsGet(n *node, ca *testCA, sni, path string, h2 bool, clientCert *tls.Ce
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	req, _ := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d%s", n.ports.SSL, path), nil)
-	req.Host = sni
+	req.Host = host
 	resp, err := c.Do(req)
 	if err != nil {
 		return nil, "", err
@@ -102,6 +107,16 @@ func httpsGet(n *node, ca *testCA, sni, path string, h2 bool, clientCert *tls.Ce
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b), nil
+}
+
+// handshake completes a TLS handshake with the node's HTTPS port for sni without checking
+// the certificate: the server's own refusal is what fails it.
+func handshake(n *node, sni string) error {
+	c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", n.ports.SSL), &tls.Config{ServerName: sni, InsecureSkipVerify: true})
+	if err == nil {
+		c.Close()
+	}
+	return err
 }
 
 func sslObject(cert, key string, extra map[string]any) string {
@@ -152,14 +167,24 @@ func TestHTTPSBySNI(t *testing.T) {
 		{"a.b.wild.com", false}, // a wildcard covers one label only
 		{"wild.com", false},
 		{"other.com", false},
+		{"", false}, // no SNI and no fallback_sni
 	} {
+		if err := handshake(n, tc.sni); (err == nil) != tc.ok {
+			t.Errorf("SNI %q: handshake error %v, want ok=%v", tc.sni, err, tc.ok)
+		}
+		if !tc.ok || tc.sni == "" {
+			continue
+		}
 		resp, body, err := httpsGet(n, ca, tc.sni, "/hello", false, nil)
-		if tc.ok && (err != nil || resp.StatusCode != 200 || !strings.HasPrefix(body, "proto=https")) {
+		if err != nil || resp.StatusCode != 200 || !strings.HasPrefix(body, "proto=https") {
 			t.Errorf("SNI %s: %v %v %q, want 200 over https", tc.sni, err, resp, body)
 		}
-		if !tc.ok && err == nil {
-			t.Errorf("SNI %s: handshake succeeded (status %d), want it refused", tc.sni, resp.StatusCode)
-		}
+	}
+
+	// plain HTTP on the HTTPS port: nginx's 400
+	r := do(t, "GET", fmt.Sprintf("http://127.0.0.1:%d/hello", n.ports.SSL), "", "")
+	if r.Status != 400 || !strings.Contains(r.Body, "The plain HTTP request was sent to HTTPS port") {
+		t.Errorf("plain HTTP on the HTTPS port: %d %q", r.Status, r.Body)
 	}
 
 	// ALPN h2: the same route over HTTP/2
@@ -229,5 +254,37 @@ func TestHTTPSClientCertificate(t *testing.T) {
 	}
 	if resp, _, err := httpsGet(n, ca, "skip.test", "/private", true, &good); err != nil || resp.StatusCode != 200 {
 		t.Errorf("skip.test /private with a certificate over HTTP/2: %v %v, want 200", err, resp)
+	}
+	// with skip_mtls_uri_regex a certificate of another CA completes the handshake but
+	// serves only the skipped URIs
+	if resp, _, err := httpsGet(n, ca, "skip.test", "/private", false, &bad); err != nil || resp.StatusCode != 400 {
+		t.Errorf("skip.test /private with a certificate of another CA: %v %v, want 400", err, resp)
+	}
+	// the ssl object of the handshake decides, whatever the Host says; and a Host whose ssl
+	// object asks for client certificates must be the SNI
+	for _, h2 := range []bool{false, true} {
+		if resp, _, err := httpsGetHost(n, ca, "skip.test", "plain.test", "/private", h2, nil); err != nil || resp.StatusCode != 400 {
+			t.Errorf("SNI skip.test, Host plain.test, /private without a certificate (h2 %v): %v %v, want 400", h2, err, resp)
+		}
+		if resp, _, err := httpsGetHost(n, ca, "skip.test", "mtls.test", "/public/a", h2, &good); err != nil || resp.StatusCode != 400 {
+			t.Errorf("SNI skip.test, Host mtls.test (h2 %v): %v %v, want 400 (the SNI must be the Host)", h2, err, resp)
+		}
+	}
+}
+
+func TestHTTPSFallbackSNI(t *testing.T) {
+	origin := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	ca := newTestCA(t)
+	p := newPorts(t)
+	cfg := strings.Replace(p.configYAML(keyConfig(), ""), "  ssl:\n", "  ssl:\n    fallback_sni: fb.test\n    ssl_protocols: TLSv1.3\n", 1)
+	n := startNode(t, p, cfg, "")
+	put(t, n, "/routes/1", fmt.Sprintf(`{"uri":"/*","upstream":{"nodes":{"%s":1},"type":"roundrobin"}}`, origin.addr()))
+	cert, key := ca.issue(t, "fb.test", "fb.test")
+	put(t, n, "/ssls/1", sslObject(cert, key, map[string]any{"sni": "fb.test"}))
+	eventually(t, "a client without SNI gets fallback_sni's certificate", func() error { return handshake(n, "") })
+	c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", n.ports.SSL), &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12})
+	if err == nil {
+		c.Close()
+		t.Error("a TLS 1.2 client was accepted with ssl_protocols TLSv1.3")
 	}
 }
