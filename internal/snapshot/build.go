@@ -225,7 +225,7 @@ func (b *builder) build() (*Snapshot, []*upstream.Upstream) {
 		routerErrs = b.routerErrs(b.prev)
 	}
 	if b.full || b.streamDirty() {
-		next.Stream, retired = b.buildStream(retired)
+		next.Stream, retired = b.buildStream(&next, retired)
 	}
 	var otherErrs map[string]string
 	next.Consumers, next.ConsumerGroups, next.GlobalRules, next.SSLs, next.PluginMetadata, otherErrs = b.buildOthers(&next)

@@ -123,7 +123,7 @@ func emptySnapshot(mode router.Mode) *Snapshot {
 		GlobalRules:    map[string]*GlobalRule{},
 		SSLs:           map[string]json.RawMessage{},
 		TLS:            &sltls.Store{},
-		Stream:         stream.NewTable(nil),
+		Stream:         stream.NewTable(nil, nil),
 		PluginMetadata: map[string]json.RawMessage{},
 		Plugins:        &pluginrt.Set{},
 	}

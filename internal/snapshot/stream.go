@@ -52,7 +52,7 @@ func (b *builder) streamDirty() bool {
 // buildStream compiles every stream route, in configuration order, into the stream table.
 // Stream routes are few: they are all recompiled when any of their inputs changed, reusing
 // their inline upstreams and plugin instances while those are unchanged.
-func (b *builder) buildStream(retired []*upstream.Upstream) (*stream.Table, []*upstream.Upstream) {
+func (b *builder) buildStream(next *Snapshot, retired []*upstream.Upstream) (*stream.Table, []*upstream.Upstream) {
 	objs := slices.SortedFunc(maps.Values(b.ix.objs[model.StreamRoutes]), func(x, y *object) int { return cmp.Compare(x.seq, y.seq) })
 	live := map[string]bool{}
 	clear(b.streamErr)
@@ -86,7 +86,7 @@ func (b *builder) buildStream(retired []*upstream.Upstream) (*stream.Table, []*u
 	for key, reason := range b.streamErr {
 		b.log.Error("stream route", "key", key, "error", reason)
 	}
-	return stream.NewTable(routes), retired
+	return stream.NewTable(routes, next.Upstreams), retired
 }
 
 // streamUpstream resolves a stream route's upstream: its own, its upstream_id, or its

@@ -251,7 +251,9 @@ func (s *Server) serveTCP(c net.Conn, l Listen) {
 		sc.sni = tc.ConnectionState().ServerName
 		client = tc
 	}
-	rt := s.table().Match(sc.remote.Addr(), sc.local.Addr(), int(sc.local.Port()), sc.sni)
+	tbl := s.table()
+	sc.table = tbl
+	rt := tbl.Match(sc.remote.Addr(), sc.local.Addr(), int(sc.local.Port()), sc.sni)
 	if rt == nil {
 		s.log.Debug("stream: not hit any route", "remote", sc.remote.String(), "local", sc.local.String(), "sni", sc.sni)
 		return
@@ -261,7 +263,7 @@ func (s *Server) serveTCP(c net.Conn, l Listen) {
 	if !s.preread(sc) {
 		return
 	}
-	node, nc, err := s.dial(rt.Upstream, sc)
+	node, nc, err := s.dial(sc.upstreamOf(), sc)
 	if err != nil {
 		s.log.Error("stream: no node reachable", "route", rt.ID, "remote", sc.remote.String(), "error", err)
 		return
@@ -404,6 +406,8 @@ type ctx struct {
 	remote, local netip.AddrPort
 	sni           string
 	route         *Route
+	table         *Table
+	upstream      *upstream.Upstream // chosen by a plugin (traffic-split); nil: the route's
 	start         time.Time
 	status        int
 	exited        bool
@@ -428,6 +432,32 @@ func addrPort(a net.Addr) netip.AddrPort {
 }
 
 func (c *ctx) setRemote(ap netip.AddrPort) { c.remote = ap }
+
+// upstreamOf is the session's upstream: a plugin's choice, else the route's.
+func (c *ctx) upstreamOf() *upstream.Upstream {
+	if c.upstream != nil {
+		return c.upstream
+	}
+	return c.route.Upstream
+}
+
+// SetUpstream replaces the route's upstream for this session (nil restores it).
+func (c *ctx) SetUpstream(u plugin.Upstream) {
+	c.upstream, _ = u.(*upstream.Upstream)
+}
+
+// SetUpstreamID selects a named upstream object for this session.
+func (c *ctx) SetUpstreamID(id string) bool {
+	if c.table == nil {
+		return false
+	}
+	u := c.table.upstreams[id]
+	if u == nil {
+		return false
+	}
+	c.upstream = u
+	return true
+}
 
 func (c *ctx) RemoteAddr() netip.Addr { return c.remote.Addr().Unmap() }
 func (c *ctx) SNI() string            { return c.sni }
@@ -490,4 +520,7 @@ func (c *ctx) Lookup(v *plugin.Var) ([]byte, bool) {
 	return nil, false
 }
 
-var _ plugin.StreamCtx = (*ctx)(nil)
+var (
+	_ plugin.StreamCtx      = (*ctx)(nil)
+	_ plugin.UpstreamSetter = (*ctx)(nil)
+)

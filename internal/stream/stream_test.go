@@ -29,7 +29,7 @@ func TestTableMatch(t *testing.T) {
 		route(t, "sni-deep", RouteSpec{SNI: "*.b.test"}),
 		route(t, "sni-any", RouteSpec{SNI: "*"}),
 		route(t, "all", RouteSpec{}),
-	})
+	}, nil)
 	ip := netip.MustParseAddr
 	for _, tc := range []struct {
 		remote, server string

@@ -88,15 +88,18 @@ func (r *Route) matchAddrs(remote, server netip.Addr, port int) bool {
 // longest, covering any depth, then "*"), each list in configuration order; then the routes
 // without sni, in configuration order. The first whose addresses match wins.
 type Table struct {
-	exact map[string][]*Route
+	// upstreams are the named upstream objects (traffic-split's upstream_id).
+	upstreams map[string]*upstream.Upstream
+	exact     map[string][]*Route
 	wild  map[string][]*Route // "x.com" for "*.x.com"
 	any   []*Route            // sni "*"
 	plain []*Route
 }
 
-// NewTable indexes routes, given in configuration order.
-func NewTable(routes []*Route) *Table {
-	t := &Table{exact: map[string][]*Route{}, wild: map[string][]*Route{}}
+// NewTable indexes routes, given in configuration order; upstreams are the named upstream
+// objects plugins may pick by id.
+func NewTable(routes []*Route, upstreams map[string]*upstream.Upstream) *Table {
+	t := &Table{upstreams: upstreams, exact: map[string][]*Route{}, wild: map[string][]*Route{}}
 	for _, r := range routes {
 		switch {
 		case r.sni == "":

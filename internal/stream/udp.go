@@ -73,8 +73,8 @@ func (s *Server) udpLoop(uc *net.UDPConn) {
 // newUDPSession matches the client's first datagram to a route and connects a socket to a
 // node; nil drops the datagram.
 func (s *Server) newUDPSession(uc *net.UDPConn, local, from netip.AddrPort) *udpSession {
-	sc := &ctx{remote: from, local: local, start: time.Now(), status: 200}
-	rt := s.table().Match(from.Addr(), local.Addr(), int(local.Port()), "")
+	sc := &ctx{remote: from, local: local, start: time.Now(), status: 200, table: s.table()}
+	rt := sc.table.Match(from.Addr(), local.Addr(), int(local.Port()), "")
 	if rt == nil {
 		s.log.Debug("stream udp: not hit any route", "remote", from.String())
 		return nil
@@ -84,12 +84,12 @@ func (s *Server) newUDPSession(uc *net.UDPConn, local, from netip.AddrPort) *udp
 		s.logPhase(sc)
 		return nil
 	}
-	if rt.Upstream == nil {
+	if sc.upstreamOf() == nil {
 		sc.status = 502
 		s.logPhase(sc)
 		return nil
 	}
-	u := rt.Upstream.Current()
+	u := sc.upstreamOf().Current()
 	p := &picked{from: time.Now(), idle: DefaultTimeout}
 	if u.Spec != nil && u.Spec.Timeout != nil && u.Spec.Timeout.Read > 0 {
 		p.idle = u.Timeouts(nil).Read

@@ -263,7 +263,20 @@ var errNoSetter = errors.New("traffic-split: the request context cannot change i
 
 // Access picks the upstream of the request: the first rule that applies chooses one of its
 // weighted upstreams; with no rule applying the route's upstream stays.
-func (s *Split) Access(c plugin.Ctx) {
+func (s *Split) Access(c plugin.Ctx) { s.choose(c) }
+
+// Preread is Access for a stream connection (APISIX's stream traffic-split): the rules'
+// vars see the stream variables (remote_addr, server_port ...).
+func (s *Split) Preread(c plugin.StreamCtx) { s.choose(c) }
+
+// splitCtx is what choosing needs of a request or a stream connection; it must also be a
+// plugin.UpstreamSetter.
+type splitCtx interface {
+	plugin.Vars
+	Exit(status int, body []byte)
+}
+
+func (s *Split) choose(c splitCtx) {
 	if len(s.rules) == 0 {
 		return
 	}

@@ -177,6 +177,13 @@ func TestStreamTCPRoutes(t *testing.T) {
 	held.Close()
 	eventually(t, "limit-conn slot given back when the first connection closed", expectAnswer(dial, "third", "A:third"))
 
+	// traffic-split in preread: a rule on the stream variables sends 127.0.0.1 to another upstream
+	put(t, n, "/upstreams/ub", fmt.Sprintf(`{"type":"roundrobin","nodes":{"%s":1}}`, b))
+	put(t, n, "/stream_routes/1", fmt.Sprintf(`{"server_port":%d,"upstream_id":"ua","plugins":{"traffic-split":{"rules":[{"match":[{"vars":[["remote_addr","==","127.0.0.1"]]}],"weighted_upstreams":[{"upstream_id":"ub","weight":1}]}]}}}`, plain))
+	eventually(t, "stream traffic-split to upstream_id ub", expectAnswer(dial, "ts", "B:ts"))
+	put(t, n, "/stream_routes/1", fmt.Sprintf(`{"server_port":%d,"upstream_id":"ua","plugins":{"traffic-split":{"rules":[{"match":[{"vars":[["remote_addr","==","10.9.9.9"]]}],"weighted_upstreams":[{"upstream_id":"ub","weight":1}]}]}}}`, plain))
+	eventually(t, "stream traffic-split rule not matching keeps the route's upstream", expectAnswer(dial, "ts", "A:ts"))
+
 	// a deleted route closes new connections again
 	if r := do(t, "DELETE", n.adminURL("/stream_routes/1"), configuredKey, ""); r.Status != 200 {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
