@@ -91,9 +91,9 @@ type Table struct {
 	// upstreams are the named upstream objects (traffic-split's upstream_id).
 	upstreams map[string]*upstream.Upstream
 	exact     map[string][]*Route
-	wild  map[string][]*Route // "x.com" for "*.x.com"
-	any   []*Route            // sni "*"
-	plain []*Route
+	wild      map[string][]*Route // "x.com" for "*.x.com"
+	any       []*Route            // sni "*"
+	plain     []*Route
 }
 
 // NewTable indexes routes, given in configuration order; upstreams are the named upstream
