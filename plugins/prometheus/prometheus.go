@@ -135,6 +135,14 @@ func newInstance(raw json.RawMessage, env plugin.Env) (any, error) {
 // heap, which is correct, just slower.
 const keyBuf = 256
 
+// StreamLog counts a stream connection of the route (APISIX's stream prometheus; stream_plugins
+// must list prometheus).
+func (in *instance) StreamLog(c plugin.StreamCtx) {
+	if s := in.shared; s != nil {
+		s.streamConns.WithLabelValues(c.RouteID()).Inc()
+	}
+}
+
 // Log records the request.
 func (in *instance) Log(c plugin.Ctx) {
 	s := in.shared

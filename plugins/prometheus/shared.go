@@ -30,6 +30,8 @@ type shared struct {
 	status    *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	bandwidth *prometheus.CounterVec
+	// streamConns counts stream (L4) connections per stream route (stream_connection_total).
+	streamConns *prometheus.CounterVec
 
 	mu        sync.Mutex
 	parts     [numFamilies]map[string]*part
@@ -101,8 +103,11 @@ func newShared(node plugin.Node) (*shared, error) {
 		Name: p + "bandwidth", Help: "Total bandwidth in bytes consumed per service in APISIX",
 	}, withExtra(famBandwidth, "type", "route", "service", "consumer", "node",
 		"request_type", "request_llm_model", "llm_model"))
+	s.streamConns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: p + "stream_connection_total", Help: "Total number of connections handled per Stream Route in APISIX",
+	}, []string{"route"})
 	for _, c := range []prometheus.Collector{
-		s.status, s.latency, s.bandwidth, newNodeCollector(node, p),
+		s.status, s.latency, s.bandwidth, s.streamConns, newNodeCollector(node, p),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
 		if err := s.reg.Register(c); err != nil {

@@ -264,3 +264,30 @@ func TestStreamUDP(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamPrometheus: with prometheus in stream_plugins, a stream route's connections are
+// counted in apisix_stream_connection_total{route}.
+func TestStreamPrometheus(t *testing.T) {
+	a := echoTCP(t, "A:")
+	p := newPorts(t)
+	plain, tlsPort, pp, udp, export := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
+	cfg := streamConfig(p, plain, tlsPort, pp, udp) + promAttr(export, "") +
+		"stream_plugins:\n  - ip-restriction\n  - limit-conn\n  - prometheus\n"
+	n := startNode(t, p, cfg, "")
+	put(t, n, "/stream_routes/s1", fmt.Sprintf(`{"plugins":{"prometheus":{}},"upstream":{"type":"roundrobin","nodes":{"%s":1}}}`, a))
+	dial := tcpDialer(plain)
+	eventually(t, "stream route with prometheus", expectAnswer(dial, "hi", "A:hi"))
+	for range 2 {
+		if got, err := roundTrip(dial, "again"); got != "A:again" {
+			t.Fatalf("answer %q %v", got, err)
+		}
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/apisix/prometheus/metrics", export)
+	eventually(t, "apisix_stream_connection_total{route=s1} >= 3", func() error {
+		series := promSeries(scrapeMetrics(t, url), "apisix_stream_connection_total", map[string]string{"route": "s1"})
+		if len(series) != 1 || series[0].GetCounter().GetValue() < 3 {
+			return fmt.Errorf("series %v", series)
+		}
+		return nil
+	})
+}
