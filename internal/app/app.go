@@ -316,16 +316,22 @@ func (n *Node) serveHTTP(name, addr string, h http.Handler) error {
 func (n *Node) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// the stream and HTTP listeners close together and drain in parallel, under the same
+	// worker_shutdown_timeout
+	var streamDone sync.WaitGroup
 	if n.stream != nil {
-		sctx, scancel := context.WithTimeout(context.Background(), n.shutdownTimeout)
-		if err := n.stream.Shutdown(sctx); err != nil {
-			n.log.Warn("stream shutdown: sessions cut at worker_shutdown_timeout", "error", err)
-		}
-		scancel()
+		streamDone.Go(func() {
+			sctx, scancel := context.WithTimeout(context.Background(), n.shutdownTimeout)
+			defer scancel()
+			if err := n.stream.Shutdown(sctx); err != nil {
+				n.log.Warn("stream shutdown: sessions cut at worker_shutdown_timeout", "error", err)
+			}
+		})
 	}
 	if n.proxy != nil {
 		n.stopProxy()
 	}
+	streamDone.Wait()
 	if n.view != nil {
 		n.view.stopPlugins()
 	}

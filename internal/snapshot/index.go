@@ -164,7 +164,7 @@ type serviceDoc struct {
 func decryptable(kind model.Kind) bool {
 	switch kind {
 	case model.Routes, model.Services, model.Upstreams, model.PluginConfigs, model.GlobalRules,
-		model.ConsumerGroups, model.Consumers, model.Credentials, model.SSLs:
+		model.ConsumerGroups, model.Consumers, model.Credentials, model.SSLs, model.StreamRoutes:
 		return true
 	}
 	return false

@@ -122,6 +122,8 @@ func (s *Server) Serve() {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
 	s.closeListeners()
+	// the loops start sessions: once they returned, sessions.Wait cannot race an Add
+	s.loops.Wait()
 	done := make(chan struct{})
 	go func() { s.sessions.Wait(); close(done) }()
 	select {
@@ -134,7 +136,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		<-done
 	}
-	s.loops.Wait()
 	return ctx.Err()
 }
 
@@ -274,7 +275,7 @@ func (s *Server) serveTCP(c net.Conn, l Listen) {
 		return
 	}
 	defer s.untrack(nc)
-	pipe(client, nc, node.idle)
+	sc.received, sc.sent = pipe(client, nc, node.idle)
 }
 
 // preread runs the route's plugins' preread phases; false when one closed the connection.
@@ -328,6 +329,9 @@ func (s *Server) dial(u *upstream.Upstream, sc *ctx) (*picked, net.Conn, error) 
 	if u.Spec != nil && u.Spec.Timeout != nil && u.Spec.Timeout.Read > 0 {
 		p.idle = t.Read
 	}
+	if u.CHash() {
+		p.a.HashKey = u.AppendHashKey(nil, sc)
+	}
 	var lastErr error
 	for try := 0; try <= u.Retries(); try++ {
 		n := u.Pick(&p.a)
@@ -350,8 +354,11 @@ func (s *Server) dial(u *upstream.Upstream, sc *ctx) (*picked, net.Conn, error) 
 		}
 		if err == nil {
 			n.ReportPassive(0, nil)
+			sc.upstreamAddr = n.Addr
+			sc.connected = time.Since(p.from)
 			return p, nc, nil
 		}
+		sc.upstreamAddr = n.Addr
 		n.ReportPassive(0, err)
 		lastErr = fmt.Errorf("%s: %w", n.Addr, err)
 	}
@@ -366,12 +373,12 @@ func (s *Server) dial(u *upstream.Upstream, sc *ctx) (*picked, net.Conn, error) 
 
 // pipe copies both ways until either side ends or the session idles for idle (nginx stream
 // without proxy_half_close: an EOF on either side ends the session once what was read is
-// written).
-func pipe(client, node net.Conn, idle time.Duration) {
+// written). It returns the bytes read from the client and written to it.
+func pipe(client, node net.Conn, idle time.Duration) (received, sent int64) {
 	var last atomic.Int64 // unix nanos of the latest byte either way
 	last.Store(time.Now().UnixNano())
 	done := make(chan struct{}, 2)
-	copyOne := func(dst, src net.Conn) {
+	copyOne := func(dst, src net.Conn, total *int64) {
 		defer func() { done <- struct{}{} }()
 		buf := make([]byte, 16<<10)
 		for {
@@ -380,7 +387,9 @@ func pipe(client, node net.Conn, idle time.Duration) {
 			if n > 0 {
 				last.Store(time.Now().UnixNano())
 				_ = dst.SetWriteDeadline(time.Now().Add(idle))
-				if _, werr := dst.Write(buf[:n]); werr != nil {
+				w, werr := dst.Write(buf[:n])
+				*total += int64(w)
+				if werr != nil {
 					return
 				}
 			}
@@ -393,12 +402,13 @@ func pipe(client, node net.Conn, idle time.Duration) {
 			}
 		}
 	}
-	go copyOne(node, client)
-	go copyOne(client, node)
+	go copyOne(node, client, &received)
+	go copyOne(client, node, &sent)
 	<-done
 	client.Close()
 	node.Close()
 	<-done
+	return received, sent
 }
 
 // ctx is a stream session as plugins see it (plugin.StreamCtx).
@@ -412,6 +422,10 @@ type ctx struct {
 	status        int
 	exited        bool
 	prereadRan    bool
+	upstreamAddr  string        // the last node tried
+	connected     time.Duration // until the node accepted; 0: never
+	received      int64         // bytes from the client
+	sent          int64         // bytes to the client
 	values        map[any]any
 	buf           []byte
 }
@@ -464,6 +478,20 @@ func (c *ctx) SNI() string            { return c.sni }
 func (c *ctx) Status() int            { return c.status }
 func (c *ctx) StartTime() time.Time   { return c.start }
 func (c *ctx) Exited() bool           { return c.exited }
+
+// RequestInfo, as nginx's stream variables: $upstream_addr, $upstream_connect_time,
+// $bytes_received, $bytes_sent (a stream has no upstream status).
+func (c *ctx) UpstreamAddr() string { return c.upstreamAddr }
+func (c *ctx) UpstreamStatus() int  { return 0 }
+func (c *ctx) RequestSize() int64   { return c.received }
+func (c *ctx) ResponseSize() int64  { return c.sent }
+
+func (c *ctx) UpstreamLatency() time.Duration {
+	if c.connected == 0 {
+		return -1
+	}
+	return c.connected
+}
 
 func (c *ctx) RouteID() string {
 	if c.route == nil {
@@ -522,5 +550,6 @@ func (c *ctx) Lookup(v *plugin.Var) ([]byte, bool) {
 
 var (
 	_ plugin.StreamCtx      = (*ctx)(nil)
+	_ plugin.RequestInfo    = (*ctx)(nil)
 	_ plugin.UpstreamSetter = (*ctx)(nil)
 )

@@ -46,7 +46,7 @@ func (s *Server) udpLoop(uc *net.UDPConn) {
 		us := sessions[from]
 		mu.Unlock()
 		if us == nil {
-			if us = s.newUDPSession(uc, local, from); us == nil {
+			if us = s.safeNewUDPSession(uc, local, from); us == nil {
 				continue // no route, refused, or no node: the datagram is dropped
 			}
 			mu.Lock()
@@ -55,6 +55,11 @@ func (s *Server) udpLoop(uc *net.UDPConn) {
 			s.sessions.Add(1)
 			go func() {
 				defer s.sessions.Done()
+				defer func() {
+					if r := recover(); r != nil {
+						s.log.Error("stream udp session panic", "remote", from.String(), "panic", r)
+					}
+				}()
 				s.udpReplies(uc, from, us)
 				mu.Lock()
 				delete(sessions, from)
@@ -68,6 +73,17 @@ func (s *Server) udpLoop(uc *net.UDPConn) {
 			s.log.Debug("stream udp: write to node", "remote", from.String(), "error", err)
 		}
 	}
+}
+
+// safeNewUDPSession is newUDPSession with a plugin's panic contained to the datagram.
+func (s *Server) safeNewUDPSession(uc *net.UDPConn, local, from netip.AddrPort) (us *udpSession) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("stream udp session panic", "remote", from.String(), "panic", r)
+			us = nil
+		}
+	}()
+	return s.newUDPSession(uc, local, from)
 }
 
 // newUDPSession matches the client's first datagram to a route and connects a socket to a
@@ -93,6 +109,9 @@ func (s *Server) newUDPSession(uc *net.UDPConn, local, from netip.AddrPort) *udp
 	p := &picked{from: time.Now(), idle: DefaultTimeout}
 	if u.Spec != nil && u.Spec.Timeout != nil && u.Spec.Timeout.Read > 0 {
 		p.idle = u.Timeouts(nil).Read
+	}
+	if u.CHash() {
+		p.a.HashKey = u.AppendHashKey(nil, sc)
 	}
 	n := u.Pick(&p.a)
 	if n == nil {

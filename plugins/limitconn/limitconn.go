@@ -285,14 +285,15 @@ func (l *LimitConn) incoming(c connCtx) {
 // Log gives the request's slots back. The runtime runs log for every request whose access
 // ran, including those a later plugin ended, so slots never leak.
 func (l *LimitConn) Log(c plugin.Ctx) {
-	l.leaving(c, c.UpstreamLatency(), c.StartTime())
+	l.leaving(c, c.UpstreamLatency(), c.StartTime(), false)
 }
 
-// StreamLog gives a stream connection's slots back once it is closed.
-func (l *LimitConn) StreamLog(c plugin.StreamCtx) { l.leaving(c, -1, c.StartTime()) }
+// StreamLog gives a stream connection's slots back once it is closed. A session's length is
+// not a request latency: unit_delay is left alone, as APISIX's stream leaving does.
+func (l *LimitConn) StreamLog(c plugin.StreamCtx) { l.leaving(c, -1, c.StartTime(), true) }
 
 // leaving gives the slots back; upstream < 0 means no upstream latency is known.
-func (l *LimitConn) leaving(c connCtx, upstream time.Duration, start time.Time) {
+func (l *LimitConn) leaving(c connCtx, upstream time.Duration, start time.Time, stream bool) {
 	h, _ := c.Get(l).(*held)
 	if h == nil {
 		return
@@ -300,7 +301,7 @@ func (l *LimitConn) leaving(c connCtx, upstream time.Duration, start time.Time) 
 	c.Set(l, nil)
 	for i := range h.leases {
 		ls := &h.leases[i]
-		if !l.onlyDefault {
+		if !l.onlyDefault && !stream {
 			var latency time.Duration
 			if upstream >= 0 {
 				latency = upstream

@@ -71,7 +71,7 @@ type sender struct {
 	conn net.Conn
 }
 
-// New compiles one syslog conf (the HTTP variant; stream routes do not run it yet).
+// New compiles one syslog conf; the instance also logs stream connections (with log_format).
 func New(raw json.RawMessage, env plugin.Env) (any, error) {
 	c := conf{DropLimit: 1048576, Timeout: 3000, SockType: "tcp"}
 	if err := json.Unmarshal(raw, &c); err != nil {

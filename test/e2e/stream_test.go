@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"errors"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -121,11 +122,16 @@ func expectAnswer(dial func() (net.Conn, error), line, want string) func() error
 	}
 }
 
+// expectClosed wants the connection closed (EOF or reset), not left hanging.
 func expectClosed(dial func() (net.Conn, error)) func() error {
 	return func() error {
 		got, err := roundTrip(dial, "x")
-		if err == nil {
+		var ne net.Error
+		switch {
+		case err == nil:
 			return fmt.Errorf("answered %q, want the connection closed", got)
+		case errors.As(err, &ne) && ne.Timeout():
+			return fmt.Errorf("the connection hung instead of being closed: %v", err)
 		}
 		return nil
 	}
@@ -176,6 +182,15 @@ func TestStreamTCPRoutes(t *testing.T) {
 	}
 	held.Close()
 	eventually(t, "limit-conn slot given back when the first connection closed", expectAnswer(dial, "third", "A:third"))
+
+	// a node that refuses connections is followed by the next one (retries)
+	put(t, n, "/stream_routes/1", fmt.Sprintf(`{"server_port":%d,"upstream":{"type":"roundrobin","nodes":{"%s":1,"%s":1}}}`, plain, refused(t), a))
+	eventually(t, "route with a refused node", expectAnswer(dial, "r", "A:r"))
+	for i := range 4 {
+		if got, err := roundTrip(dial, "r"); got != "A:r" {
+			t.Fatalf("connection %d with one refused node: %q %v, want the next node's answer", i, got, err)
+		}
+	}
 
 	// traffic-split in preread: a rule on the stream variables sends 127.0.0.1 to another upstream
 	put(t, n, "/upstreams/ub", fmt.Sprintf(`{"type":"roundrobin","nodes":{"%s":1}}`, b))
@@ -229,6 +244,33 @@ func TestStreamTLSAndSNI(t *testing.T) {
 	}
 	eventually(t, "PROXY v1 source 192.0.2.7", expectAnswer(ppDial("192.0.2.7"), "hi", "A:hi"))
 	eventually(t, "PROXY v1 source 192.0.2.8", expectAnswer(ppDial("192.0.2.8"), "hi", "B:hi"))
+
+	// chash on remote_addr: a client keeps its node, and clients spread over both
+	put(t, n, "/stream_routes/any", fmt.Sprintf(`{"upstream":{"type":"chash","hash_on":"vars","key":"remote_addr","nodes":{"%s":1,"%s":1}}}`, a, b))
+	eventually(t, "chash stream route", func() error {
+		got, err := roundTrip(ppDial("198.51.100.1"), "c")
+		if err != nil || !strings.HasSuffix(got, ":c") {
+			return fmt.Errorf("%q %v", got, err)
+		}
+		return nil
+	})
+	seen := map[string]bool{}
+	for i := range 20 {
+		src := fmt.Sprintf("198.51.100.%d", i+1)
+		first, err := roundTrip(ppDial(src), "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if again, _ := roundTrip(ppDial(src), "c"); again != first {
+				t.Fatalf("chash: client %s went to %q then %q", src, first, again)
+			}
+		}
+		seen[first] = true
+	}
+	if len(seen) != 2 {
+		t.Errorf("chash: 20 clients all hashed to %v", seen)
+	}
 }
 
 func TestStreamUDP(t *testing.T) {
@@ -290,4 +332,47 @@ func TestStreamPrometheus(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestStreamSyslog: syslog on a stream route sends one line per closed connection with its
+// log_format over the stream variables.
+func TestStreamSyslog(t *testing.T) {
+	a := echoTCP(t, "A:")
+	lines := make(chan string, 16)
+	sysLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sysLn.Close()
+	go func() {
+		for {
+			c, err := sysLn.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					lines <- sc.Text()
+				}
+			}()
+		}
+	}()
+	p := newPorts(t)
+	plain, tlsPort, pp, udp := freePort(t), freePort(t), freePort(t), freePort(t)
+	n := startNode(t, p, streamConfig(p, plain, tlsPort, pp, udp), "")
+	put(t, n, "/stream_routes/log", fmt.Sprintf(`{"plugins":{"syslog":{"host":"127.0.0.1","port":%d,"batch_max_size":1,
+		"log_format":{"client":"$remote_addr","port":"$server_port","sent":"$bytes_sent","up":"$upstream_addr"}}},
+		"upstream":{"type":"roundrobin","nodes":{"%s":1}}}`, sysLn.Addr().(*net.TCPAddr).Port, a))
+	eventually(t, "stream route with syslog", expectAnswer(tcpDialer(plain), "hi", "A:hi"))
+	select {
+	case l := <-lines:
+		for _, want := range []string{`"client":"127.0.0.1"`, fmt.Sprintf(`"port":"%d"`, plain), `"sent":"5"`, `"up":"` + a + `"`, `"route_id":"log"`} {
+			if !strings.Contains(l, want) {
+				t.Errorf("syslog line %q lacks %s", l, want)
+			}
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("syslog sent nothing for the stream connection")
+	}
 }

@@ -2,6 +2,7 @@ package logentry
 
 import (
 	"encoding/json"
+	"log/slog"
 	"strings"
 
 	"github.com/sluicegw/sluice/plugin"
@@ -23,6 +24,8 @@ type BatchedOptions struct {
 type Batched struct {
 	Builder *Builder
 	Proc    *batch.Processor[*Entry]
+	plugin  string
+	log     *slog.Logger
 }
 
 // BatchedBody is Batched for a conf with include_resp_body: it also runs in body_filter.
@@ -49,7 +52,11 @@ func (o BatchedOptions) Compile(conf json.RawMessage, env plugin.Env, send batch
 	if err != nil {
 		return nil, err
 	}
-	return &Batched{Builder: builder, Proc: proc}, nil
+	log := env.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Batched{Builder: builder, Proc: proc, plugin: o.Plugin, log: log}, nil
 }
 
 // AcquireBatch compiles conf's entry builder and acquires the batch processor that send
@@ -87,6 +94,17 @@ func RouteIDOf(parent string) string {
 func (b *Batched) Access(c plugin.Ctx) { b.Builder.Access(c) }
 func (b *Batched) Log(c plugin.Ctx)    { b.Proc.Push(b.Builder.Build(c)) }
 func (b *Batched) Close()              { b.Proc.Release() }
+
+// StreamLog queues a stream connection's entry (the loggers registered for stream routes:
+// syslog). Without log_format there is no entry, as in APISIX.
+func (b *Batched) StreamLog(c plugin.StreamCtx) {
+	e, err := b.Builder.BuildStream(c)
+	if err != nil {
+		b.log.Error(b.plugin+"'s "+err.Error(), "route_id", c.RouteID())
+		return
+	}
+	b.Proc.Push(e)
+}
 
 func (b *BatchedBody) BodyFilter(c plugin.Ctx, chunk []byte, eof bool) []byte {
 	return b.Builder.BodyFilter(c, chunk, eof)

@@ -109,15 +109,26 @@ func literal(v any) json.RawMessage {
 
 // custom builds the log_format entry: the formatted fields, then route_id and service_id of
 // the matched route (service_id only when set), as log-util's get_custom_format_log.
-func (b *Builder) custom(c plugin.Ctx) []Field {
+func (b *Builder) custom(c logCtx) []Field {
 	out := b.resolve(c, b.format, nil)
 	if id := c.RouteID(); id != "" {
 		out = setField(out, "route_id", id)
-		if sid := c.ServiceID(); sid != "" {
-			out = setField(out, "service_id", sid)
+		if sc, ok := c.(interface{ ServiceID() string }); ok {
+			if sid := sc.ServiceID(); sid != "" {
+				out = setField(out, "service_id", sid)
+			}
 		}
 	}
 	return out
+}
+
+// logCtx is what a log_format entry reads: a request (plugin.Ctx) or a stream connection
+// (plugin.StreamCtx with its RequestInfo).
+type logCtx interface {
+	plugin.Vars
+	plugin.RequestInfo
+	RouteID() string
+	Status() int
 }
 
 // extraFields builds log_format_extra: only keys the default entry lacks are kept.
@@ -148,7 +159,7 @@ func setField(fs []Field, key string, v any) []Field {
 	return append(fs, Field{Key: key, Value: v})
 }
 
-func (b *Builder) resolve(c plugin.Ctx, fields []field, out []Field) []Field {
+func (b *Builder) resolve(c logCtx, fields []field, out []Field) []Field {
 	for i := range fields {
 		f := &fields[i]
 		switch f.kind {
@@ -170,10 +181,12 @@ func (b *Builder) resolve(c plugin.Ctx, fields []field, out []Field) []Field {
 }
 
 // special resolves an nginx log-time variable the way nginx prints it.
-func (b *Builder) special(c plugin.Ctx, sp special) (string, bool) {
+func (b *Builder) special(c logCtx, sp special) (string, bool) {
 	switch sp {
 	case spRequestBody:
-		return b.reqBodyText(c)
+		if hc, ok := c.(plugin.Ctx); ok {
+			return b.reqBodyText(hc)
+		}
 	case spRequestTime:
 		return seconds(time.Since(c.StartTime())), true
 	case spUpstreamResponseTime:

@@ -29,6 +29,7 @@ package logentry
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -186,6 +187,20 @@ func (b *Builder) Build(c plugin.Ctx) *Entry {
 	return e
 }
 
+// errNoStreamFormat is APISIX's error for a stream logger without log_format: the stream
+// subsystem has no default entry.
+var errNoStreamFormat = errors.New("log_format is not set")
+
+// BuildStream is Build for a stream connection, which logs only with a log_format (its
+// variables are the stream's: remote_addr, server_port, route_id, status, bytes_sent ...).
+func (b *Builder) BuildStream(c plugin.StreamCtx) (*Entry, error) {
+	lc, ok := c.(logCtx)
+	if !ok || b.format == nil {
+		return nil, errNoStreamFormat
+	}
+	return &Entry{Time: time.Now(), Fields: b.custom(lc)}, nil
+}
+
 // reqBodyText returns the request body truncated to max_req_body_bytes, as a string.
 func (b *Builder) reqBodyText(c plugin.Ctx) (string, bool) {
 	body, err := c.Body()
@@ -199,7 +214,7 @@ func (b *Builder) reqBodyText(c plugin.Ctx) (string, bool) {
 }
 
 // lookupString resolves a compiled variable to an owned string.
-func lookupString(c plugin.Ctx, v *plugin.Var) (string, bool) {
+func lookupString(c plugin.Vars, v *plugin.Var) (string, bool) {
 	val, ok := c.Lookup(v)
 	if !ok || val == nil {
 		return "", false
