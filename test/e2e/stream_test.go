@@ -2,9 +2,9 @@ package e2e
 
 import (
 	"bufio"
-	"errors"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
