@@ -71,6 +71,15 @@ func configTree(cfg *conf.Config) map[string]any {
 	maps.Copy(apisix, cfg.Apisix.Extra)
 	apisix["enable_control"] = cfg.Apisix.EnableControl
 	apisix["enable_http2"] = cfg.Apisix.EnableHTTP2
+	ssl := map[string]any{}
+	maps.Copy(ssl, cfg.Apisix.SSL.Extra)
+	ssl["enable"] = cfg.Apisix.SSL.Enable
+	listen := make([]any, 0, len(cfg.Apisix.SSL.Listen))
+	for _, l := range cfg.Apisix.SSL.Listen {
+		listen = append(listen, map[string]any{"ip": l.IP, "port": l.Port})
+	}
+	ssl["listen"] = listen
+	apisix["ssl"] = ssl
 	t["apisix"] = apisix
 	if cfg.PluginAttr != nil {
 		t["plugin_attr"] = cfg.PluginAttr

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
-	"sync/atomic"
 
 	"github.com/sluicegw/sluice/internal/vartemplate"
 	"github.com/sluicegw/sluice/plugin"
@@ -25,15 +24,30 @@ type config struct {
 	AppendQueryString bool     `json:"append_query_string"`
 }
 
-// httpsPort is the port http_to_https redirects to: plugin_attr.redirect.https_port, else an
-// apisix.ssl.listen port (9443 in the default config). 0 or 443 means none in the Location.
-var httpsPort atomic.Int32
-
-func init() { httpsPort.Store(9443) }
-
-// SetHTTPSPort is called by the node wiring with plugin_attr.redirect.https_port (or the
-// first ssl listen port); instances compiled afterwards use it.
-func SetHTTPSPort(port int) { httpsPort.Store(int32(port)) }
+// httpsPort is the port http_to_https redirects to, as APISIX's redirect finds it:
+// plugin_attr.redirect.https_port, else a port of apisix.ssl.listen when ssl is enabled
+// (9443 by default), else none.
+func httpsPort(node plugin.Node) int {
+	if node == nil {
+		return 9443
+	}
+	var attr struct {
+		HTTPSPort int `json:"https_port"`
+	}
+	if raw := node.Config("plugin_attr.redirect"); raw != nil && json.Unmarshal(raw, &attr) == nil && attr.HTTPSPort > 0 {
+		return attr.HTTPSPort
+	}
+	var ssl struct {
+		Enable bool `json:"enable"`
+		Listen []struct {
+			Port int `json:"port"`
+		} `json:"listen"`
+	}
+	if raw := node.Config("apisix.ssl"); raw == nil || json.Unmarshal(raw, &ssl) != nil || !ssl.Enable || len(ssl.Listen) == 0 {
+		return 0
+	}
+	return ssl.Listen[0].Port
+}
 
 // Redirect is one compiled redirect conf.
 type Redirect struct {
@@ -51,7 +65,7 @@ var (
 	requestURIVar = plugin.ParseVar("request_uri")
 )
 
-func newRedirect(raw json.RawMessage, _ plugin.Env) (any, error) {
+func newRedirect(raw json.RawMessage, env plugin.Env) (any, error) {
 	var c config
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, err
@@ -78,7 +92,7 @@ func newRedirect(raw json.RawMessage, _ plugin.Env) (any, error) {
 		}
 		r.re, r.repl = re, repl
 	}
-	if p := int(httpsPort.Load()); p > 0 && p != 443 && p <= 65535 {
+	if p := httpsPort(env.Node); p > 0 && p != 443 && p <= 65535 {
 		r.portSuffix = ":" + strconv.Itoa(p)
 	}
 	return r, nil

@@ -56,16 +56,36 @@ func TestRedirect(t *testing.T) {
 	}
 }
 
+// configNode is a plugin.Node answering Config from a map of paths.
+type configNode struct {
+	plugin.Node
+	conf map[string]string
+}
+
+func (n configNode) Config(path string) json.RawMessage {
+	if v, ok := n.conf[path]; ok {
+		return json.RawMessage(v)
+	}
+	return nil
+}
+
 func TestHTTPSPort(t *testing.T) {
-	defer SetHTTPSPort(9443)
 	d, _ := plugin.Lookup("redirect")
-	for port, want := range map[int]string{443: "https://localhost/", 8443: "https://localhost:8443/"} {
-		SetHTTPSPort(port)
-		inst, _ := d.New(json.RawMessage(`{"http_to_https":true}`), plugin.Env{})
+	ssl := `{"enable":true,"listen":[{"ip":"","port":8443},{"ip":"","port":9444}]}`
+	for _, tc := range []struct {
+		conf map[string]string
+		want string
+	}{
+		{map[string]string{"plugin_attr.redirect": `{"https_port":443}`, "apisix.ssl": ssl}, "https://localhost/"},
+		{map[string]string{"plugin_attr.redirect": `{"https_port":8444}`, "apisix.ssl": ssl}, "https://localhost:8444/"},
+		{map[string]string{"apisix.ssl": ssl}, "https://localhost:8443/"}, // the first ssl listen port
+		{map[string]string{"apisix.ssl": `{"enable":false,"listen":[{"port":8443}]}`}, "https://localhost/"},
+	} {
+		inst, _ := d.New(json.RawMessage(`{"http_to_https":true}`), plugin.Env{Node: configNode{conf: tc.conf}})
 		c := plugintest.New()
 		inst.(plugin.Rewriter).Rewrite(c)
-		if got := c.RespHdr.Get("Location"); got != want {
-			t.Errorf("port %d: %q, want %q", port, got, want)
+		if got := c.RespHdr.Get("Location"); got != tc.want {
+			t.Errorf("%v: %q, want %q", tc.conf, got, tc.want)
 		}
 	}
 }

@@ -282,6 +282,23 @@ func TestHTTPSFallbackSNI(t *testing.T) {
 	cert, key := ca.issue(t, "fb.test", "fb.test")
 	put(t, n, "/ssls/1", sslObject(cert, key, map[string]any{"sni": "fb.test"}))
 	eventually(t, "a client without SNI gets fallback_sni's certificate", func() error { return handshake(n, "") })
+
+	// redirect http_to_https points at this node's HTTPS port
+	put(t, n, "/routes/r", fmt.Sprintf(`{"uri":"/r","plugins":{"redirect":{"http_to_https":true}},"upstream":{"nodes":{"%s":1},"type":"roundrobin"}}`, origin.addr()))
+	noFollow := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	eventually(t, "http_to_https Location", func() error {
+		req, _ := http.NewRequest("GET", n.proxyURL("/r?a=1"), nil)
+		req.Host = "fb.test"
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if want := fmt.Sprintf("https://fb.test:%d/r?a=1", p.SSL); resp.StatusCode != 301 || resp.Header.Get("Location") != want {
+			return fmt.Errorf("%d %q, want 301 %q", resp.StatusCode, resp.Header.Get("Location"), want)
+		}
+		return nil
+	})
 	c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", n.ports.SSL), &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12})
 	if err == nil {
 		c.Close()
