@@ -30,6 +30,9 @@ type Options struct {
 	EnableCORS bool
 	// Keyring encrypts plugin encrypt_fields and SSL keys at rest; nil turns data encryption off.
 	Keyring *encryption.Keyring
+	// Standalone, when set, is APISIX's API-driven standalone mode: the configuration is
+	// pushed whole to /apisix/admin/configs and applied through it; every other path is 404.
+	Standalone ConfigApplier
 	// StreamMode false answers every stream_routes request with 400, as APISIX does when
 	// proxy_mode has no stream.
 	StreamMode bool
@@ -48,9 +51,10 @@ const DefaultStoreTimeout = 30 * time.Second
 
 // Handler is the Admin API; build it with New.
 type Handler struct {
-	o      Options
-	log    *slog.Logger
-	prefix string
+	o       Options
+	log     *slog.Logger
+	prefix  string
+	configs *standaloneConfig // the pushed configuration (Standalone mode)
 }
 
 const basePath = "/apisix/admin"
@@ -69,7 +73,7 @@ func New(o Options) http.Handler {
 	if o.EnabledPlugins == nil {
 		o.EnabledPlugins = func() []string { return nil }
 	}
-	return &Handler{o: o, log: o.Logger, prefix: strings.TrimSuffix(o.Prefix, "/")}
+	return &Handler{o: o, log: o.Logger, prefix: strings.TrimSuffix(o.Prefix, "/"), configs: &standaloneConfig{}}
 }
 
 // ServeHTTP routes a request the way APISIX's admin router does: CORS and allow_admin first
@@ -95,8 +99,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody("not found"))
 		return
 	}
+	standaloneConfigs := h.o.Standalone != nil && (path == basePath+"/configs" || strings.HasPrefix(path, basePath+"/configs/"))
 	switch r.Method {
 	case http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete, http.MethodPatch:
+	case http.MethodHead:
+		if !standaloneConfigs {
+			writeJSON(w, http.StatusNotFound, errorBody("not found"))
+			return
+		}
 	default:
 		// APISIX's admin router has no route for other methods: nginx answers 404.
 		writeJSON(w, http.StatusNotFound, errorBody("not found"))
@@ -111,6 +121,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	segs := strings.Split(strings.TrimPrefix(path, basePath+"/"), "/")
+	if h.o.Standalone != nil {
+		if !standaloneConfigs {
+			writeJSON(w, http.StatusNotFound, errorBody("not found"))
+			return
+		}
+		h.serveConfigs(w, r, segs)
+		return
+	}
 	switch segs[0] {
 	case "plugins":
 		if len(segs) == 2 && segs[1] == "list" && r.Method == http.MethodGet {

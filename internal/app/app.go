@@ -63,7 +63,9 @@ type Node struct {
 	servers  []*http.Server
 	proxy    *proxy.Server
 	stream   *stream.Server // nil without stream listeners
-	keyring  *encryption.Keyring
+	// pushed is the in-memory store of the API-driven standalone mode (nil otherwise)
+	pushed  *standalone.Store
+	keyring *encryption.Keyring
 	// snapshots compiles the store into what the proxy serves.
 	snapshots       *snapshot.Compiler
 	shutdownTimeout time.Duration
@@ -162,6 +164,7 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 			EnableCORS:     cfg.Deployment.Admin.EnableAdminCORS,
 			Keyring:        n.keyring,
 			StreamMode:     cfg.StreamMode(),
+			Standalone:     n.standaloneApplier(),
 			EnabledPlugins: n.plugins.Enabled,
 			ReloadPlugins:  func() error { return n.reloadPlugins(o.ConfigPath) },
 			StoreTimeout:   time.Duration(cfg.Deployment.Etcd.Timeout) * time.Second,
@@ -195,6 +198,13 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 }
 
 func (n *Node) openStore(ctx context.Context, dataDir, configPath string) error {
+	if n.cfg.Deployment.Role == "traditional" && n.cfg.ConfigProvider() == "yaml" {
+		// API-driven standalone: in memory, pushed through /apisix/admin/configs
+		s := standalone.NewMemory(n.cfg.Deployment.Etcd.Prefix, n.log.With("component", "standalone"))
+		n.store, n.pushed = s, s
+		n.log.Info("standalone mode: configuration pushed through the Admin API (/apisix/admin/configs)")
+		return nil
+	}
 	if n.cfg.Deployment.Role == "data_plane" {
 		switch p := n.cfg.ConfigProvider(); p {
 		case "yaml", "json":
@@ -247,6 +257,14 @@ func (n *Node) openStore(ctx context.Context, dataDir, configPath string) error 
 	}
 	n.store = s
 	return nil
+}
+
+// standaloneApplier is the Admin API's /configs target in API-driven standalone mode.
+func (n *Node) standaloneApplier() admin.ConfigApplier {
+	if n.pushed == nil {
+		return nil
+	}
+	return n.pushed
 }
 
 // adminKeys returns the configured keys, or a generated one kept in the data dir when the

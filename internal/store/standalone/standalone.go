@@ -107,6 +107,32 @@ func (s *Store) load() error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.path, err)
 	}
+	s.replace(objs, plugins, "file", s.path)
+	return nil
+}
+
+// NewMemory is the store of APISIX's API-driven standalone mode (role traditional with
+// config_provider yaml): empty until ApplyConfig replaces its objects, which the Admin API's
+// /apisix/admin/configs does.
+func NewMemory(prefix string, log *slog.Logger) *Store {
+	s := &Store{prefix: strings.TrimSuffix(prefix, "/"), log: log, changed: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// ApplyConfig replaces the objects with those of doc, a configuration in apisix.yaml's layout
+// already decoded (and validated by the caller). Watchers see one change.
+func (s *Store) ApplyConfig(doc map[string]any) error {
+	objs, _, err := objects(doc)
+	if err != nil {
+		return err
+	}
+	s.replace(objs, nil, "source", "admin API")
+	return nil
+}
+
+// replace swaps the objects in, keeping the revisions of the unchanged ones.
+func (s *Store) replace(objs map[string][]byte, plugins []string, logArgs ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.plugins = plugins
@@ -126,8 +152,7 @@ func (s *Store) load() error {
 	s.kvs = kvs
 	close(s.changed)
 	s.changed = make(chan struct{})
-	s.log.Info("standalone config loaded", "file", s.path, "objects", len(kvs), "revision", s.rev)
-	return nil
+	s.log.Info("standalone config loaded", append(logArgs, "objects", len(kvs), "revision", s.rev)...)
 }
 
 // parse turns the file into objects by key below the prefix ("routes/1"). Items without an id
@@ -163,6 +188,11 @@ func parse(b []byte, isJSON bool) (map[string][]byte, []string, error) {
 		}
 		doc = m
 	}
+	return objects(doc)
+}
+
+// objects turns a decoded configuration into objects by key below the prefix.
+func objects(doc map[string]any) (map[string][]byte, []string, error) {
 	out := map[string][]byte{}
 	for _, kind := range kinds {
 		v, ok := doc[kind]
