@@ -9,7 +9,8 @@
 #
 # Cases: a one route, no plugins · b limit-count + prometheus · c key-auth + proxy-rewrite +
 # cors + request-id · d 10k routes (written into etcd by bench/etcdload; D_LOADER=admin: Admin
-# API PUTs), requests spread over 100 · e as a, 200 connections.
+# API PUTs), requests spread over 100 · e as a, 200 connections · f as a over HTTPS (TLS 1.3,
+# keep-alive; not in the default set).
 # Everything listens on 127.0.0.1; every process started here is stopped on exit.
 set -euo pipefail
 
@@ -81,7 +82,7 @@ DUR_S=$(dur_s "$DURATION"); WARM_S=$(dur_s "$WARMUP")
 
 IFS=, read -r -a CASE_LIST <<<"$CASES"
 for c in "${CASE_LIST[@]}"; do
-  case "$c" in a|b|c|d|e) ;; *) die "unknown case '$c' (cases: a,b,c,d,e)";; esac
+  case "$c" in a|b|c|d|e|f) ;; *) die "unknown case '$c' (cases: a,b,c,d,e,f)";; esac
 done
 
 # ---------------------------------------------------------------- tools
@@ -308,12 +309,33 @@ free_port; REF_PORT=$PORT
 LOCATION="            proxy_pass http://origin;
             proxy_http_version 1.1;
             proxy_set_header Connection \"\";"
+# Case f: one self-signed ECDSA certificate for bench.test serves both proxies' HTTPS port (the
+# Sluice ssl object also names 127.0.0.1: wrk sends the URL's IP as its SNI).
+REF_TLS_SERVER= REF_TLS_PORT=
+if [[ ",$CASES," == *,f,* ]]; then
+  command -v openssl >/dev/null || die "case f needs openssl (apt-get install openssl)"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=bench.test -addext subjectAltName=DNS:bench.test \
+    -keyout "$OUT/tls.key" -out "$OUT/tls.crt" 2>/dev/null || die "openssl could not make the case f certificate"
+  free_port; REF_TLS_PORT=$PORT
+  REF_TLS_SERVER="    server {
+        listen 127.0.0.1:$REF_TLS_PORT ssl backlog=4096;
+        ssl_certificate $OUT/tls.crt;
+        ssl_certificate_key $OUT/tls.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_tickets off;
+        location / {
+$LOCATION
+        }
+    }"
+fi
 nginx_conf "$OUT/nginx" "$PROXY_CORE" "$REF_PORT" "    upstream origin {
         server 127.0.0.1:$ORIGIN_PORT;
         keepalive 320;
         keepalive_requests 100000000;
         keepalive_timeout 300s;
-    }"
+    }
+$REF_TLS_SERVER"
 start_nginx nginx "$PROXY_CORE" "$REF_PORT"
 REF_PIDS=("$STARTED_PID" "${NGINX_WORKERS[@]}")
 log "reference: nginx proxy_pass on 127.0.0.1:$REF_PORT (worker pid ${NGINX_WORKERS[*]} on core $PROXY_CORE)"
@@ -337,7 +359,7 @@ fh_case() { [ -n "$FH_PID" ] && case "$1" in a|e) true ;; *) false ;; esac; }
 # ---------------------------------------------------------------- Sluice
 
 ADMIN_KEY="bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-declare -A S_PROXY S_ADMIN S_ETCD S_SETUP NOT_SERVED
+declare -A S_PROXY S_ADMIN S_ETCD S_SETUP S_SSL NOT_SERVED
 SLUICE_PID=
 group_of() { case "$1" in e) echo a ;; *) echo "$1" ;; esac; }  # e reuses a's node and route
 
@@ -347,6 +369,16 @@ sluice_config() { # group: writes $OUT/sluice-<g>/config.yaml with free ports
   free_port; proxy=$PORT; free_port; admin=$PORT; free_port; control=$PORT
   free_port; ec=$PORT; free_port; ep=$PORT; free_port; prom=$PORT
   S_PROXY[$g]=$proxy; S_ADMIN[$g]=$admin; S_ETCD[$g]=$ec
+  local ssl="  ssl:
+    enable: false"
+  if [ "$g" = f ]; then
+    free_port; S_SSL[$g]=$PORT
+    ssl="  ssl:
+    fallback_sni: bench.test
+    listen:
+      - ip: 127.0.0.1
+        port: ${S_SSL[$g]}"
+  fi
   cat >"$dir/config.yaml" <<EOF
 # bench/run.sh case group $g: loopback only, free ports, logs off.
 apisix:
@@ -357,8 +389,7 @@ apisix:
   control:
     ip: 127.0.0.1
     port: $control
-  ssl:
-    enable: false
+$ssl
 nginx_config:
   worker_processes: 1
   error_log_level: warn
@@ -446,6 +477,8 @@ setup_routes() { # group: create its objects through the Admin API (once per dat
          "cors":{},
          "request-id":{}}}' || return 1 ;;
     d) setup_d || return 1 ;;
+    f) put f /routes/bench-a '{"uri":"/bench/a","upstream_id":"origin"}' || return 1
+       put f /ssls/bench "$(python3 -c 'import json,sys; print(json.dumps({"snis":["bench.test","127.0.0.1"],"cert":open(sys.argv[1]).read(),"key":open(sys.argv[2]).read()}))' "$OUT/tls.crt" "$OUT/tls.key")" || return 1 ;;
   esac
 }
 setup_d() { # D_ROUTES routes: straight into the embedded etcd, or through the Admin API
@@ -482,8 +515,9 @@ setup_d() { # D_ROUTES routes: straight into the embedded etcd, or through the A
   fi
 }
 
-case_path() { case "$1" in a|e) echo /bench/a ;; b) echo /bench/b ;; c) echo /bench/c ;; d) echo "${D_REQUESTED[0]}" ;; esac; }
+case_path() { case "$1" in a|e|f) echo /bench/a ;; b) echo /bench/b ;; c) echo /bench/c ;; d) echo "${D_REQUESTED[0]}" ;; esac; }
 case_conns() { case "$1" in e) echo "$CONNS_E" ;; *) echo "$CONNS" ;; esac; }
+case_scheme() { case "$1" in f) echo https ;; *) echo http ;; esac; }
 case_headers() { # one header per line, sent to both proxies
   case "$1" in c) printf '%s\n' "apikey: $API_KEY" "Origin: http://bench.example" ;; esac
 }
@@ -495,14 +529,14 @@ check_served() { # case port: Sluice answers 200 on every path of the case (and 
   if [ "$c" = d ]; then
     for p in "${D_REQUESTED[@]}"; do urls+=("http://127.0.0.1:$port$p"); done
   else
-    urls=("http://127.0.0.1:$port$(case_path "$c")")
+    urls=("$(case_scheme "$c")://127.0.0.1:$port$(case_path "$c")")
   fi
   local args=()
   for u in "${urls[@]}"; do args+=(-o /dev/null "$u"); done
   local wait_s=$SERVE_WAIT
   [ "$c" = d ] && [ "$D_SERVE_WAIT" -gt "$wait_s" ] && wait_s=$D_SERVE_WAIT   # 10k routes to compile and restore
   for ((i = 0; i < wait_s * 4; i++)); do
-    codes=$(curl -s --max-time 5 -w '%{http_code}\n' "${hdr[@]}" "${args[@]}" || true)
+    codes=$(curl -sk --max-time 5 -w '%{http_code}\n' "${hdr[@]}" "${args[@]}" || true)
     if [ -n "$codes" ] && ! grep -qv '^200$' <<<"$codes"; then
       [ "$BENCH_NO_CHECK" = 1 ] && return 0
       check_plugins "$c" "$port" "${hdr[@]}" && return 0
@@ -511,8 +545,8 @@ check_served() { # case port: Sluice answers 200 on every path of the case (and 
     sleep 0.25
   done
   local body
-  body=$(curl -s --max-time 5 "${hdr[@]}" "${urls[0]}" 2>/dev/null | head -c 200 | tr -d '\n' || true)
-  SERVE_ERR="the proxy answers $(grep -v '^200$' <<<"$codes" | sort | uniq -c | awk '{printf "%s%s×%s", sep, $2, $1; sep=", "}') on ${urls[0]#http://127.0.0.1:$port}$([ "${#urls[@]}" -gt 1 ] && echo " (and the other $((${#urls[@]} - 1)) paths)")${body:+: $body}"
+  body=$(curl -sk --max-time 5 "${hdr[@]}" "${urls[0]}" 2>/dev/null | head -c 200 | tr -d '\n' || true)
+  SERVE_ERR="the proxy answers $(grep -v '^200$' <<<"$codes" | sort | uniq -c | awk '{printf "%s%s×%s", sep, $2, $1; sep=", "}') on ${urls[0]#*://127.0.0.1:$port}$([ "${#urls[@]}" -gt 1 ] && echo " (and the other $((${#urls[@]} - 1)) paths)")${body:+: $body}"
   return 1
 }
 check_plugins() { # case port headers...: the case's plugins visibly ran (fail-closed builds make this redundant)
@@ -541,7 +575,7 @@ wrk_run() { # case port duration -> WRK_LINE (wrk runs as a background job so a 
   [ "$c" = d ] && env=("BENCH_PATHS=$(IFS=,; echo "${D_REQUESTED[*]}")")
   env "${env[@]}" timeout $(( $(dur_s "$d") + 60 )) taskset -c "$LOAD_CORE" \
     wrk -t1 -c"$(case_conns "$c")" -d"$d" --latency -s "$BENCH/wrk.lua" "${hdr[@]}" \
-    "http://127.0.0.1:$port$(case_path "$c")" >"$OUT/wrk.out" 2>&1 &
+    "$(case_scheme "$c")://127.0.0.1:$port$(case_path "$c")" >"$OUT/wrk.out" 2>&1 &
   WRK_PID=$!
   wait "$WRK_PID" || rc=$?
   WRK_PID=
@@ -597,19 +631,23 @@ run_sluice() { # round case variant
       stop_sluice; return 0
     fi
   fi
+  local port=${S_PROXY[$g]}
+  [ "$c" = f ] && port=${S_SSL[$g]}
   SERVE_ERR=
-  if ! check_served "$c" "${S_PROXY[$g]}"; then
+  if ! check_served "$c" "$port"; then
     not_served "$r" "$c" "$SERVE_ERR"
     stop_sluice; return 0
   fi
-  measure "$r" "$c" "$v" "${S_PROXY[$g]}" "$SLUICE_PID" || log "round $r case $c $v: the run failed"
+  measure "$r" "$c" "$v" "$port" "$SLUICE_PID" || log "round $r case $c $v: the run failed"
   stop_sluice
 }
 
 log "cases ${CASES}, $ROUNDS rounds, wrk -t1 -d$DURATION (warm-up $WARMUP), proxy on core $PROXY_CORE, load and origin on core $LOAD_CORE"
 for ((r = 1; r <= ROUNDS; r++)); do
   for c in "${CASE_LIST[@]}"; do
-    measure "$r" "$c" nginx "$REF_PORT" "${REF_PIDS[@]}" || log "round $r case $c nginx: the run failed"
+    ref_port=$REF_PORT
+    [ "$c" = f ] && ref_port=$REF_TLS_PORT
+    measure "$r" "$c" nginx "$ref_port" "${REF_PIDS[@]}" || log "round $r case $c nginx: the run failed"
     if fh_case "$c"; then
       measure "$r" "$c" fasthttp "$FH_PORT" "$FH_PID" || log "round $r case $c fasthttp: the run failed"
     fi
@@ -663,7 +701,7 @@ for v in "${VARIANTS[@]}"; do
   echo "Row ${v}: $("${VARIANT_BIN[$v]}" version 2>/dev/null | sed 's/.*; //; s/)$//')."
 done
 [ -n "$FH_PID" ] && echo "Row fasthttp built with NETPOLL=${NETPOLL:-fifo} (docs/netpoll-order.md)."
-echo "Cases: a one route · b limit-count+prometheus · c key-auth+proxy-rewrite+cors+request-id · d $D_ROUTES routes, $D_PATHS requested · e as a with $CONNS_E connections."
+echo "Cases: a one route · b limit-count+prometheus · c key-auth+proxy-rewrite+cors+request-id · d $D_ROUTES routes, $D_PATHS requested · e as a with $CONNS_E connections · f as a over HTTPS (TLS 1.3, ECDSA P-256, keep-alive)."
 echo
 cat "$TABLE"
 for c in "${CASE_LIST[@]}"; do
