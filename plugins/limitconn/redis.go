@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +44,12 @@ type redisBackend struct {
 	leaves chan [2]string
 	stop   chan struct{}
 	log    *slog.Logger
+	// closing orders close against leaving: a slot given back after close (a stream
+	// session outlives its instance) takes a client of its own instead of the worker's queue.
+	closing sync.RWMutex
+	closed  bool
+	conf    redispolicy.Conf
+	policy  string
 }
 
 // leaveQueue bounds the slots waiting to be given back; when full, log gives one back itself.
@@ -75,6 +82,8 @@ func newRedisBackend(raw []byte, id string, log *slog.Logger) (backend, error) {
 		leaves:   make(chan [2]string, leaveQueue),
 		stop:     make(chan struct{}),
 		log:      log,
+		conf:     c.Conf,
+		policy:   c.Policy,
 	}
 	go b.leaveLoop()
 	return b, nil
@@ -96,10 +105,29 @@ func (b *redisBackend) incoming(key []byte, max, burst int64) (int64, lease, boo
 }
 
 func (b *redisBackend) leaving(l *lease) {
+	b.closing.RLock()
+	defer b.closing.RUnlock()
+	if b.closed {
+		go b.lateZrem(l.rkey, l.member)
+		return
+	}
 	select {
 	case b.leaves <- [2]string{l.rkey, l.member}:
 	default:
 		b.zrem(l.rkey, l.member)
+	}
+}
+
+// lateZrem gives back a slot after the instance was closed, on a client acquired for it.
+func (b *redisBackend) lateZrem(key, member string) {
+	cl, err := b.conf.Acquire(b.policy)
+	if err != nil {
+		b.log.Error("failed to decrease limit conn", "key", key, "error", err)
+		return
+	}
+	defer cl.Release()
+	if err := cl.Redis().ZRem(context.Background(), key, member).Err(); err != nil {
+		b.log.Error("failed to decrease limit conn", "key", key, "error", err)
 	}
 }
 
@@ -134,4 +162,11 @@ func (b *redisBackend) leaveLoop() {
 }
 
 // close stops the worker once the queued slots are given back; it then releases the client.
-func (b *redisBackend) close() { close(b.stop) }
+func (b *redisBackend) close() {
+	b.closing.Lock()
+	defer b.closing.Unlock()
+	if !b.closed {
+		b.closed = true
+		close(b.stop)
+	}
+}

@@ -89,3 +89,26 @@ func TestRedisClusterPolicy(t *testing.T) {
 	}
 	l.Log(a)
 }
+
+// TestRedisLeavingAfterClose: a slot given back after its instance was closed (a stream
+// session outlives the snapshot that compiled it) still leaves the sorted set.
+func TestRedisLeavingAfterClose(t *testing.T) {
+	s := redistest.Start(t)
+	conf := fmt.Sprintf(`{"conn":1,"burst":0,"default_conn_delay":0.1,"key":"remote_addr",
+		"policy":"redis","redis_host":"127.0.0.1","redis_port":%d,"key_ttl":60}`, s.Port)
+	l := newInst(t, "/apisix/routes/late", conf)
+	held := access(l, nil)
+	if held.Exited() {
+		t.Fatalf("first rejected: %d", held.ExitStatus)
+	}
+	keys := redistest.MustDo(t, s.Addr, "KEYS", "limit_conn:*")
+	l.Close()
+	l.Log(held)
+	deadline := time.Now().Add(5 * time.Second)
+	for redistest.MustDo(t, s.Addr, "ZCARD", keys) != "0" {
+		if time.Now().After(deadline) {
+			t.Fatal("slot given back after Close never left Redis")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
