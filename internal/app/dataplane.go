@@ -291,6 +291,12 @@ func (n *Node) discoveries() (map[string]upstream.Resolver, error) {
 				return nil, err
 			}
 			out[typ] = c
+		case "kubernetes":
+			c, err := discovery.NewKubernetes(conf)
+			if err != nil {
+				return nil, err
+			}
+			out[typ] = c
 		default:
 			n.log.Warn("service discovery type not supported: upstreams using it answer 503", "discovery_type", typ)
 		}

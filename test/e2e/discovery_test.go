@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sluicegw/sluice/internal/discovery/dnstest"
+	"github.com/sluicegw/sluice/internal/discovery/k8stest"
 )
 
 // discovery.dns through the real binary: an upstream with service_name and discovery_type dns
@@ -134,4 +136,26 @@ func TestConsulKVDiscovery(t *testing.T) {
 	n := startNode(t, p, p.configYAML(keyConfig(), fmt.Sprintf("discovery:\n  consul_kv:\n    servers:\n      - %q\n    fetch_interval: 1\n", kv.URL)), "")
 	put(t, n, "/routes/kv", fmt.Sprintf(`{"uri":"/kv","upstream":{"type":"roundrobin","service_name":"%s/v1/kv/upstreams/web/","discovery_type":"consul_kv"}}`, kv.URL))
 	waitFor(t, n.proxyURL("/kv"), func(st int, b string) bool { return st == 200 && b == "kv" })
+}
+
+// discovery.kubernetes through the real binary, against an API server stand-in: a
+// service_name namespace/name:port is the ready addresses of the Service's Endpoints, and a
+// change of the Endpoints is followed.
+func TestKubernetesDiscovery(t *testing.T) {
+	o1 := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "pod-1") })
+	o2 := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "pod-2") })
+	api := k8stest.Start(t, "sa-token")
+	portOf := func(addr string) int {
+		_, p, _ := net.SplitHostPort(addr)
+		n, _ := strconv.Atoi(p)
+		return n
+	}
+	api.Set("shop/web", k8stest.Service{Ready: []string{"127.0.0.1"}, Ports: []k8stest.Port{{Name: "http", Port: portOf(o1.addr())}}})
+	host, port := api.HostPort()
+	p := newPorts(t)
+	n := startNode(t, p, p.configYAML(keyConfig(), fmt.Sprintf("discovery:\n  kubernetes:\n    service:\n      host: %q\n      port: %q\n    client:\n      token: sa-token\n", host, port)), "")
+	put(t, n, "/routes/k", `{"uri":"/k","upstream":{"type":"roundrobin","service_name":"shop/web:http","discovery_type":"kubernetes"}}`)
+	waitFor(t, n.proxyURL("/k"), bodyIs("pod-1"))
+	api.Set("shop/web", k8stest.Service{Ready: []string{"127.0.0.1"}, NotReady: []string{"127.0.0.2"}, Ports: []k8stest.Port{{Name: "http", Port: portOf(o2.addr())}}})
+	waitFor(t, n.proxyURL("/k"), bodyIs("pod-2"))
 }

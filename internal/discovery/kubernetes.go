@@ -1,0 +1,422 @@
+package discovery
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicegw/sluice/internal/model"
+)
+
+// Kubernetes is discovery.kubernetes: a service_name "namespace/name:portName" (or, with a
+// list of clusters, "<cluster id>/namespace/name:portName") is the ready addresses of that
+// Service's Endpoints (or EndpointSlices, watch_endpoint_slices) with the port of that name
+// (or number), each with default_weight. APISIX list-watches every Endpoints object; Sluice
+// asks the API server for the one a request needs and re-asks after refresh (1 s), in the
+// background while the last answer serves.
+type Kubernetes struct {
+	clusters map[string]*k8sCluster // "" for the single-cluster form
+	multi    bool
+}
+
+// k8sCluster is one API server with its selectors.
+type k8sCluster struct {
+	base       string // https://host:port
+	token      string
+	nsEqual    string
+	nsNotEqual string
+	nsMatch    []*regexp.Regexp
+	nsNotMatch []*regexp.Regexp
+	labels     []labelReq
+	slices     bool
+	weight     int
+	client     *http.Client
+}
+
+// k8sRefresh is how long an answer is reused: APISIX follows Endpoints through a watch, so
+// changes show within about a second here too.
+const k8sRefresh = time.Second
+
+// k8sConfig is one cluster's configuration (apisix/discovery/kubernetes/schema.lua).
+type k8sConfig struct {
+	ID      string `json:"id"`
+	Service struct {
+		Schema string `json:"schema"`
+		Host   string `json:"host"`
+		Port   any    `json:"port"`
+	} `json:"service"`
+	Client struct {
+		Token     string `json:"token"`
+		TokenFile string `json:"token_file"`
+	} `json:"client"`
+	NamespaceSelector struct {
+		Equal    string   `json:"equal"`
+		NotEqual string   `json:"not_equal"`
+		Match    []string `json:"match"`
+		NotMatch []string `json:"not_match"`
+	} `json:"namespace_selector"`
+	LabelSelector       string `json:"label_selector"`
+	WatchEndpointSlices bool   `json:"watch_endpoint_slices"`
+	DefaultWeight       *int   `json:"default_weight"`
+}
+
+// NewKubernetes reads discovery.kubernetes: one cluster (an object) or several (a list, each
+// with an id).
+func NewKubernetes(raw json.RawMessage) (*Kubernetes, error) {
+	k := &Kubernetes{clusters: map[string]*k8sCluster{}}
+	var list []k8sConfig
+	if len(raw) > 0 && raw[0] == '[' {
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return nil, fmt.Errorf("discovery.kubernetes: %w", err)
+		}
+		if len(list) == 0 {
+			return nil, errors.New("discovery.kubernetes: the list of clusters is empty")
+		}
+		k.multi = true
+	} else {
+		var one k8sConfig
+		if err := json.Unmarshal(raw, &one); err != nil {
+			return nil, fmt.Errorf("discovery.kubernetes: %w", err)
+		}
+		list = []k8sConfig{one}
+	}
+	for i, c := range list {
+		if k.multi && c.ID == "" {
+			return nil, fmt.Errorf("discovery.kubernetes[%d]: id is required", i)
+		}
+		cl, err := newK8sCluster(c)
+		if err != nil {
+			return nil, fmt.Errorf("discovery.kubernetes %s: %w", c.ID, err)
+		}
+		if _, dup := k.clusters[c.ID]; dup {
+			return nil, fmt.Errorf("discovery.kubernetes: duplicate id %q", c.ID)
+		}
+		k.clusters[c.ID] = cl
+	}
+	return k, nil
+}
+
+// envRef resolves APISIX's "${NAME}" form (the defaults use KUBERNETES_SERVICE_HOST/PORT).
+var envRef = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
+
+func expandEnv(v string) (string, error) {
+	if m := envRef.FindStringSubmatch(v); m != nil {
+		val, ok := os.LookupEnv(m[1])
+		if !ok {
+			return "", fmt.Errorf("environment variable %s is not set", m[1])
+		}
+		return val, nil
+	}
+	return v, nil
+}
+
+func newK8sCluster(c k8sConfig) (*k8sCluster, error) {
+	schema := c.Service.Schema
+	if schema == "" {
+		schema = "https"
+	}
+	if schema != "http" && schema != "https" {
+		return nil, fmt.Errorf("service.schema %q: http or https", schema)
+	}
+	host, port := c.Service.Host, fmt.Sprint(c.Service.Port)
+	if host == "" {
+		host = "${KUBERNETES_SERVICE_HOST}"
+	}
+	if c.Service.Port == nil {
+		port = "${KUBERNETES_SERVICE_PORT}"
+	}
+	if f, ok := c.Service.Port.(float64); ok {
+		port = strconv.Itoa(int(f))
+	}
+	var err error
+	if host, err = expandEnv(host); err != nil {
+		return nil, fmt.Errorf("service.host: %w", err)
+	}
+	if port, err = expandEnv(port); err != nil {
+		return nil, fmt.Errorf("service.port: %w", err)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return nil, fmt.Errorf("service.port %q is not a port", port)
+	}
+	cl := &k8sCluster{base: schema + "://" + net.JoinHostPort(host, port), slices: c.WatchEndpointSlices, weight: 50,
+		nsEqual: c.NamespaceSelector.Equal, nsNotEqual: c.NamespaceSelector.NotEqual}
+	if c.DefaultWeight != nil {
+		cl.weight = *c.DefaultWeight
+	}
+	switch {
+	case c.Client.Token != "":
+		if cl.token, err = expandEnv(c.Client.Token); err != nil {
+			return nil, fmt.Errorf("client.token: %w", err)
+		}
+	default:
+		file := c.Client.TokenFile
+		if file == "" {
+			file = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+		}
+		if file, err = expandEnv(file); err != nil {
+			return nil, fmt.Errorf("client.token_file: %w", err)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("client.token_file: %w", err)
+		}
+		cl.token = strings.TrimSpace(string(b))
+	}
+	for _, p := range c.NamespaceSelector.Match {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			return nil, fmt.Errorf("namespace_selector.match: %w", err)
+		}
+		cl.nsMatch = append(cl.nsMatch, re)
+	}
+	for _, p := range c.NamespaceSelector.NotMatch {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			return nil, fmt.Errorf("namespace_selector.not_match: %w", err)
+		}
+		cl.nsNotMatch = append(cl.nsNotMatch, re)
+	}
+	if cl.labels, err = parseLabelSelector(c.LabelSelector); err != nil {
+		return nil, fmt.Errorf("label_selector: %w", err)
+	}
+	// the API server's certificate is not verified (APISIX's informer does not either)
+	cl.client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // as APISIX
+		Proxy:           nil,
+	}}
+	return cl, nil
+}
+
+// labelReq is one requirement of a label selector: key=value, key!=value, key, !key.
+type labelReq struct {
+	key, value string
+	op         byte // '=' equal, '!' not equal, 'e' exists, 'n' does not exist
+}
+
+func parseLabelSelector(s string) ([]labelReq, error) {
+	var out []labelReq
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		switch {
+		case part == "":
+			continue
+		case strings.Contains(part, "!="):
+			k, v, _ := strings.Cut(part, "!=")
+			out = append(out, labelReq{strings.TrimSpace(k), strings.TrimSpace(v), '!'})
+		case strings.Contains(part, "="):
+			k, v, _ := strings.Cut(strings.Replace(part, "==", "=", 1), "=")
+			out = append(out, labelReq{strings.TrimSpace(k), strings.TrimSpace(v), '='})
+		case strings.HasPrefix(part, "!"):
+			out = append(out, labelReq{key: strings.TrimSpace(part[1:]), op: 'n'})
+		case strings.ContainsAny(part, " ()"):
+			return nil, fmt.Errorf("%q: set-based requirements are not supported", part)
+		default:
+			out = append(out, labelReq{key: part, op: 'e'})
+		}
+	}
+	return out, nil
+}
+
+func (c *k8sCluster) labelsMatch(labels map[string]string) bool {
+	for _, r := range c.labels {
+		v, ok := labels[r.key]
+		switch r.op {
+		case '=':
+			if !ok || v != r.value {
+				return false
+			}
+		case '!':
+			if ok && v == r.value {
+				return false
+			}
+		case 'e':
+			if !ok {
+				return false
+			}
+		case 'n':
+			if ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (c *k8sCluster) namespaceSelected(ns string) bool {
+	switch {
+	case c.nsEqual != "":
+		return ns == c.nsEqual
+	case c.nsNotEqual != "":
+		return ns != c.nsNotEqual
+	case len(c.nsMatch) > 0:
+		for _, re := range c.nsMatch {
+			if re.MatchString(ns) {
+				return true
+			}
+		}
+		return false
+	case len(c.nsNotMatch) > 0:
+		for _, re := range c.nsNotMatch {
+			if re.MatchString(ns) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Nodes resolves "[cluster/]namespace/name:port".
+func (k *Kubernetes) Nodes(serviceName string, _ []byte) ([]model.Node, time.Duration, error) {
+	rest := serviceName
+	id := ""
+	if k.multi {
+		var ok bool
+		if id, rest, ok = strings.Cut(serviceName, "/"); !ok {
+			return nil, 0, fmt.Errorf("kubernetes service_name %q: want <id>/<namespace>/<name>:<port>", serviceName)
+		}
+	}
+	c := k.clusters[id]
+	if c == nil {
+		return nil, 0, fmt.Errorf("kubernetes cluster %q is not configured", id)
+	}
+	ns, nameport, ok := strings.Cut(rest, "/")
+	name, port, ok2 := strings.Cut(nameport, ":")
+	if !ok || !ok2 || ns == "" || name == "" || port == "" {
+		return nil, 0, fmt.Errorf("kubernetes service_name %q: want <namespace>/<name>:<port>", serviceName)
+	}
+	if !c.namespaceSelected(ns) {
+		return nil, k8sRefresh, nil // not watched: no nodes, as APISIX has none for it
+	}
+	var nodes []model.Node
+	var err error
+	if c.slices {
+		nodes, err = c.fromSlices(ns, name, port)
+	} else {
+		nodes, err = c.fromEndpoints(ns, name, port)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return nodes, k8sRefresh, nil
+}
+
+// get fetches path from the API server into v; a 404 is (nil, false).
+func (c *k8sCluster) get(path string, v any) (bool, error) {
+	req, err := http.NewRequest(http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("kubernetes API %s: %w", c.base, errors.Unwrap(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return false, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("kubernetes API %s%s: status %d", c.base, path, resp.StatusCode)
+	}
+	return true, json.NewDecoder(resp.Body).Decode(v)
+}
+
+type k8sEndpoints struct {
+	Metadata struct {
+		Labels map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Subsets []struct {
+		Addresses []struct {
+			IP string `json:"ip"`
+		} `json:"addresses"`
+		Ports []k8sPort `json:"ports"`
+	} `json:"subsets"`
+}
+
+type k8sPort struct {
+	Name string `json:"name"`
+	Port int    `json:"port"`
+}
+
+// portMatches takes a port by its name or, for an unnamed port, its number (APISIX keys a
+// port by name, or by number when it has none).
+func portMatches(p k8sPort, want string) bool {
+	if p.Name != "" {
+		return p.Name == want
+	}
+	return strconv.Itoa(p.Port) == want
+}
+
+func (c *k8sCluster) fromEndpoints(ns, name, port string) ([]model.Node, error) {
+	var ep k8sEndpoints
+	found, err := c.get("/api/v1/namespaces/"+url.PathEscape(ns)+"/endpoints/"+url.PathEscape(name), &ep)
+	if err != nil || !found || !c.labelsMatch(ep.Metadata.Labels) {
+		return nil, err
+	}
+	var nodes []model.Node
+	for _, s := range ep.Subsets {
+		for _, p := range s.Ports {
+			if !portMatches(p, port) {
+				continue
+			}
+			for _, a := range s.Addresses {
+				nodes = append(nodes, model.Node{Host: a.IP, Port: p.Port, Weight: c.weight})
+			}
+		}
+	}
+	return nodes, nil
+}
+
+type k8sSliceList struct {
+	Items []struct {
+		Metadata struct {
+			Labels map[string]string `json:"labels"`
+		} `json:"metadata"`
+		Endpoints []struct {
+			Addresses  []string `json:"addresses"`
+			Conditions struct {
+				Ready *bool `json:"ready"`
+			} `json:"conditions"`
+		} `json:"endpoints"`
+		Ports []k8sPort `json:"ports"`
+	} `json:"items"`
+}
+
+func (c *k8sCluster) fromSlices(ns, name, port string) ([]model.Node, error) {
+	var list k8sSliceList
+	q := url.Values{"labelSelector": {"kubernetes.io/service-name=" + name}}
+	found, err := c.get("/apis/discovery.k8s.io/v1/namespaces/"+url.PathEscape(ns)+"/endpointslices?"+q.Encode(), &list)
+	if err != nil || !found {
+		return nil, err
+	}
+	var nodes []model.Node
+	for _, it := range list.Items {
+		if !c.labelsMatch(it.Metadata.Labels) {
+			continue
+		}
+		for _, p := range it.Ports {
+			if !portMatches(p, port) {
+				continue
+			}
+			for _, e := range it.Endpoints {
+				if e.Conditions.Ready != nil && !*e.Conditions.Ready {
+					continue // an unset condition counts as ready (the API's convention)
+				}
+				for _, a := range e.Addresses {
+					nodes = append(nodes, model.Node{Host: a, Port: p.Port, Weight: c.weight})
+				}
+			}
+		}
+	}
+	return nodes, nil
+}
