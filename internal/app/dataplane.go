@@ -84,6 +84,7 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 		MaxBodyBytes:            maxBody,
 		Addrs:                   cfg.ProxyAddrs(),
 		TLSAddrs:                cfg.SSLAddrs(),
+		HTTP3Addrs:              cfg.HTTP3Addrs(),
 		FallbackSNI:             stringOf(cfg.Apisix.SSL.Extra["fallback_sni"]),
 		ServerName:              "sluice/" + Version,
 		Logger:                  n.log.With("component", "proxy"),

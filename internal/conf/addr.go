@@ -70,3 +70,18 @@ func hostPort(ip string, port int) string {
 func (c *Config) HTTPMode() bool {
 	return c.Apisix.ProxyMode == "http" || c.Apisix.ProxyMode == "http&stream"
 }
+
+// HTTP3Addrs are the apisix.ssl.listen entries with enable_http3: HTTP/3 on their UDP port
+// (nil when ssl.enable is false).
+func (c *Config) HTTP3Addrs() []string {
+	if !c.Apisix.SSL.Enable {
+		return nil
+	}
+	var h3 []Listen
+	for _, l := range c.Apisix.SSL.Listen {
+		if l.EnableHTTP3 {
+			h3 = append(h3, l)
+		}
+	}
+	return listenAddrs(h3, c.Apisix.EnableIPv6)
+}

@@ -121,10 +121,17 @@ func newClientAddrs(t *trustedPeers, peer, local net.Addr, realIP [][]byte, recu
 	case *net.TCPAddr:
 		ip, _ := netip.AddrFromSlice(p.IP)
 		a.peer = netip.AddrPortFrom(ip.Unmap(), uint16(p.Port))
+	case *net.UDPAddr: // HTTP/3
+		ip, _ := netip.AddrFromSlice(p.IP)
+		a.peer = netip.AddrPortFrom(ip.Unmap(), uint16(p.Port))
 	case *net.UnixAddr:
 		a.peerUnix = true
 	}
-	if l, ok := local.(*net.TCPAddr); ok {
+	switch l := local.(type) {
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(l.IP)
+		a.local = netip.AddrPortFrom(ip.Unmap(), uint16(l.Port))
+	case *net.UDPAddr:
 		ip, _ := netip.AddrFromSlice(l.IP)
 		a.local = netip.AddrPortFrom(ip.Unmap(), uint16(l.Port))
 	}

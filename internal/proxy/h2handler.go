@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"crypto/tls"
+	"github.com/quic-go/quic-go/http3"
 	"io"
 	"net"
 	"net/http"
@@ -29,6 +30,9 @@ func (s *Server) handleHTTP2(rw http.ResponseWriter, r *http.Request) {
 	var peer, local net.Addr
 	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
 		peer, local = c.RemoteAddr(), c.LocalAddr()
+	} else { // HTTP/3: quic-go puts the connection's addresses in the context
+		local, _ = r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		peer, _ = r.Context().Value(http3.RemoteAddrContextKey).(net.Addr)
 	}
 	var realIP [][]byte
 	if vs := r.Header[s.realIPCanon]; len(vs) > 0 {

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/textproto"
 	"os"
@@ -37,6 +38,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluicegw/sluice/internal/accesslog"
@@ -56,6 +59,9 @@ type Options struct {
 	// TLSAddrs are the HTTPS listeners (apisix.ssl.listen): TLS with the certificate of
 	// the client's SNI from the snapshot's ssl objects, then HTTP/1.1 or, by ALPN, HTTP/2.
 	TLSAddrs []string
+	// HTTP3Addrs are the HTTPS listeners with enable_http3: HTTP/3 (QUIC) on the same UDP
+	// port, with the same certificates, routes and plugins as HTTP/2.
+	HTTP3Addrs []string
 	// FallbackSNI is apisix.ssl.fallback_sni: the name whose certificate a client that
 	// sends no SNI gets (none: the handshake fails).
 	FallbackSNI string
@@ -133,6 +139,8 @@ type Server struct {
 	listeners []net.Listener
 	tlsLns    map[net.Listener]bool // the HTTPS ones
 	tlsConf   *tls.Config
+	h3        *http3.Server
+	h3Conns   []net.PacketConn
 	log       *slog.Logger
 	trusted   trustedPeers
 	serverHdr []byte
@@ -218,8 +226,29 @@ func Listen(o Options) (*Server, error) {
 			return nil, err
 		}
 	}
+	if len(o.HTTP3Addrs) > 0 {
+		s.h3 = &http3.Server{
+			Handler:   http.HandlerFunc(s.handleHTTP2),
+			TLSConfig: http3.ConfigureTLSConfig(&tls.Config{GetConfigForClient: s.configForClient}),
+			// nginx's http3 max_concurrent_streams
+			QUICConfig:     &quic.Config{MaxIncomingStreams: h2MaxStreams, MaxIdleTimeout: o.KeepaliveTimeout},
+			MaxHeaderBytes: o.MaxHeaderBytes,
+			IdleTimeout:    o.KeepaliveTimeout,
+		}
+		for _, addr := range o.HTTP3Addrs {
+			pc, err := net.ListenPacket(udpNetwork(addr), addr)
+			if err != nil {
+				s.closeListeners()
+				return nil, fmt.Errorf("proxy listen %s (HTTP/3, udp): %w", addr, err)
+			}
+			s.h3Conns = append(s.h3Conns, pc)
+		}
+	}
 	return s, nil
 }
+
+// udpNetwork is network for UDP.
+func udpNetwork(addr string) string { return "udp" + strings.TrimPrefix(network(addr), "tcp") }
 
 func maxBody(n int64) int {
 	if n <= 0 || n > int64(^uint(0)>>1) {
@@ -254,6 +283,18 @@ func (s *Server) Addrs() []net.Addr {
 // Serve accepts on every listener until Shutdown; it returns the first listener error that
 // is not a shutdown.
 func (s *Server) Serve() error {
+	for _, pc := range s.h3Conns {
+		go func(pc net.PacketConn) {
+			defer func() {
+				if r := recover(); r != nil {
+					s.log.Error("HTTP/3 listener panic", "addr", pc.LocalAddr().String(), "panic", r)
+				}
+			}()
+			if err := s.h3.Serve(pc); err != nil && !s.draining.Load() && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				s.log.Error("HTTP/3 listener stopped", "addr", pc.LocalAddr().String(), "error", err)
+			}
+		}(pc)
+	}
 	errc := make(chan error, len(s.listeners))
 	for _, ln := range s.listeners {
 		go func(ln net.Listener) {
@@ -343,6 +384,10 @@ func (s *Server) serveConn(tc *trackedConn) {
 // connection is gone or ctx ends (worker_shutdown_timeout); then it closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
+	if s.h3 != nil {
+		// GOAWAY to HTTP/3 clients; their requests in flight finish within ctx
+		go func() { _ = s.h3.Shutdown(ctx) }()
+	}
 	s.closeListeners()
 	done := make(chan struct{})
 	go func() { s.connsWG.Wait(); close(done) }()
@@ -371,6 +416,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) closeListeners() {
 	for _, ln := range s.listeners {
 		ln.Close()
+	}
+	for _, pc := range s.h3Conns {
+		pc.Close()
 	}
 }
 

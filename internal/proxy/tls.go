@@ -25,15 +25,23 @@ func (s *Server) configForClient(h *tls.ClientHelloInfo) (*tls.Config, error) {
 		name = s.opts.FallbackSNI
 	}
 	if name == "" {
-		s.log.Warn("TLS handshake refused", "remote", h.Conn.RemoteAddr().String(), "error", errNoSNI)
+		s.log.Warn("TLS handshake refused", "remote", helloRemote(h), "error", errNoSNI)
 		return nil, errNoSNI
 	}
 	c := s.tlsStore().Lookup(name)
 	if c == nil {
-		s.log.Warn("TLS handshake refused", "remote", h.Conn.RemoteAddr().String(), "error", sltls.ErrNoCertificate, "sni", name)
+		s.log.Warn("TLS handshake refused", "remote", helloRemote(h), "error", sltls.ErrNoCertificate, "sni", name)
 		return nil, fmt.Errorf("%w: %s", sltls.ErrNoCertificate, name)
 	}
 	return c.Config, nil
+}
+
+// helloRemote is the client's address for logs (a QUIC handshake has no net.Conn).
+func helloRemote(h *tls.ClientHelloInfo) string {
+	if h.Conn == nil {
+		return "-"
+	}
+	return h.Conn.RemoteAddr().String()
 }
 
 // serveTLS completes the handshake within client_header_timeout and hands the connection to

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go/http3"
 )
 
 // HTTPS through the real binary: apisix.ssl.listen serves the certificate of the client's SNI
@@ -303,5 +305,40 @@ func TestHTTPSFallbackSNI(t *testing.T) {
 	if err == nil {
 		c.Close()
 		t.Error("a TLS 1.2 client was accepted with ssl_protocols TLSv1.3")
+	}
+}
+
+// TestHTTP3: an apisix.ssl.listen entry with enable_http3 also serves HTTP/3 on its UDP
+// port, with the certificate of the SNI and the same routes.
+func TestHTTP3(t *testing.T) {
+	origin := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "proto=%s", r.Header.Get("X-Forwarded-Proto"))
+	})
+	ca := newTestCA(t)
+	p := newPorts(t)
+	cfg := strings.Replace(p.configYAML(keyConfig(), ""), fmt.Sprintf("        port: %d\n", p.SSL),
+		fmt.Sprintf("        port: %d\n        enable_http3: true\n", p.SSL), 1)
+	n := startNode(t, p, cfg, "")
+	put(t, n, "/routes/1", fmt.Sprintf(`{"uri":"/h3","upstream":{"nodes":{"%s":1},"type":"roundrobin"}}`, origin.addr()))
+	cert, key := ca.issue(t, "h3.test", "h3.test")
+	put(t, n, "/ssls/1", sslObject(cert, key, map[string]any{"sni": "h3.test"}))
+	tr := &http3.Transport{TLSClientConfig: &tls.Config{ServerName: "h3.test", RootCAs: ca.pool()}}
+	defer tr.Close()
+	c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	eventually(t, "HTTP/3 request", func() error {
+		resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/h3", p.SSL))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || resp.ProtoMajor != 3 || string(b) != "proto=https" {
+			return fmt.Errorf("%d %s %q", resp.StatusCode, resp.Proto, b)
+		}
+		return nil
+	})
+	// the TCP port keeps serving HTTP/1.1 and HTTP/2
+	if resp, body, err := httpsGet(n, ca, "h3.test", "/h3", true, nil); err != nil || resp.ProtoMajor != 2 || body != "proto=https" {
+		t.Errorf("HTTP/2 next to HTTP/3: %v %v %q", err, resp, body)
 	}
 }
