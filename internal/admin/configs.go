@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sluicegw/sluice/internal/model"
+	"github.com/sluicegw/sluice/internal/store/standalone"
 )
 
 // The Admin API of APISIX's API-driven standalone mode (deployment.role traditional with
@@ -54,17 +57,24 @@ func (c *standaloneConfig) current() (doc map[string]any, found bool) {
 	return doc, false
 }
 
-// serveConfigs answers /apisix/admin/configs and /apisix/admin/configs/validate.
+// snapshot returns the current document; it is replaced whole, never changed in place, so
+// it may be read after the lock is released.
+func (c *standaloneConfig) snapshot() (map[string]any, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.current()
+}
+
+// serveConfigs answers /apisix/admin/configs and /apisix/admin/configs/validate. Bodies are
+// read and responses written outside the lock: a slow client holds up nobody.
 func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request, segs []string) {
 	st := h.configs
 	switch {
 	case len(segs) == 2 && segs[1] == "validate" && r.Method == http.MethodPost:
 		doc, e := readConfigBody(r)
 		if e == nil {
-			st.mu.Lock()
-			cur, _ := st.current()
+			cur, _ := st.snapshot()
 			_, e = h.checkConfig(cur, doc)
-			st.mu.Unlock()
 		}
 		if e != nil {
 			writeJSON(w, e.status, e.body)
@@ -76,11 +86,9 @@ func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request, segs []st
 		writeJSON(w, http.StatusNotFound, errorBody("not found"))
 		return
 	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	cur, found := st.current()
 	switch r.Method {
 	case http.MethodHead:
+		cur, found := st.snapshot()
 		setConfigMeta(w, cur, found)
 		w.WriteHeader(http.StatusOK)
 	case http.MethodPut:
@@ -94,24 +102,14 @@ func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request, segs []st
 			writeJSON(w, e.status, e.body)
 			return
 		}
-		if found && cur[headerDigest] == digest {
-			w.WriteHeader(http.StatusNoContent) // the same configuration: nothing to do
-			return
-		}
-		next, e := h.checkConfig(cur, doc)
+		status, e := h.pushConfig(doc, digest)
 		if e != nil {
 			writeJSON(w, e.status, e.body)
 			return
 		}
-		next[headerLastModified] = time.Now().Unix()
-		next[headerDigest] = digest
-		if err := h.o.Standalone.ApplyConfig(deepCopy(next)); err != nil {
-			writeJSON(w, http.StatusInternalServerError, errorBody(err.Error()))
-			return
-		}
-		st.doc = next
-		w.WriteHeader(http.StatusAccepted)
+		w.WriteHeader(status)
 	default: // GET
+		cur, found := st.snapshot()
 		setConfigMeta(w, cur, found)
 		if strings.HasPrefix(r.Header.Get("Accept"), "application/yaml") {
 			b, err := yaml.Marshal(cur)
@@ -126,6 +124,29 @@ func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request, segs []st
 		}
 		writeJSON(w, http.StatusOK, cur)
 	}
+}
+
+// pushConfig checks doc against the current configuration and applies it: 202, or 204 when
+// the digest is the current one.
+func (h *Handler) pushConfig(doc map[string]any, digest string) (int, *errResponse) {
+	st := h.configs
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	cur, found := st.current()
+	if found && cur[headerDigest] == digest {
+		return http.StatusNoContent, nil // the same configuration: nothing to do
+	}
+	next, e := h.checkConfig(cur, doc)
+	if e != nil {
+		return 0, e
+	}
+	next[headerLastModified] = time.Now().Unix()
+	next[headerDigest] = digest
+	if err := h.o.Standalone.ApplyConfig(deepCopy(next)); err != nil {
+		return 0, &errResponse{http.StatusInternalServerError, errorBody(err.Error())}
+	}
+	st.doc = next
+	return http.StatusAccepted, nil
 }
 
 func setConfigMeta(w http.ResponseWriter, doc map[string]any, found bool) {
@@ -154,6 +175,7 @@ func readConfigBody(r *http.Request) (map[string]any, *errResponse) {
 		if err := yaml.Unmarshal(body, &raw); err != nil {
 			return nil, badRequest("invalid request body: invalid yaml request body")
 		}
+		raw = standalone.StringKeys(raw)
 		// through JSON: YAML maps become map[string]any and numbers float64, as JSON's
 		j, err := json.Marshal(raw)
 		if err != nil {
@@ -183,9 +205,9 @@ func (h *Handler) checkConfig(cur, doc map[string]any) (map[string]any, *errResp
 		vk := versionKey(kind)
 		curVer := toInt(cur[vk])
 		newVer := curVer + 1
-		if v, ok := doc[vk]; ok && v != nil {
+		if v, ok := doc[vk]; ok {
 			f, isNum := v.(float64)
-			if !isNum {
+			if !isNum || f != float64(int64(f)) {
 				return nil, badRequest("%s must be a number", vk)
 			}
 			if int64(f) < curVer {
@@ -204,6 +226,9 @@ func (h *Handler) checkConfig(cur, doc map[string]any) (map[string]any, *errResp
 		if !ok || raw == nil {
 			continue
 		}
+		if kind == model.StreamRoutes && !h.o.StreamMode {
+			continue // not tracked without stream mode, as APISIX's stream_routes
+		}
 		items, ok := raw.([]any)
 		if !ok {
 			return nil, badRequest("invalid %s: not a list", kind)
@@ -221,6 +246,9 @@ func (h *Handler) checkConfig(cur, doc map[string]any) (map[string]any, *errResp
 				return nil, badRequest("invalid %s at index %d, err: %s", kind, i, err)
 			}
 			ident, what := configIdent(obj), "id"
+			if ident == "" {
+				ident = "arr_" + strconv.Itoa(i+1) // the id the data plane gives it
+			}
 			if kind == model.Consumers && obj["id"] == nil {
 				what = "username"
 			} else if kind == model.Consumers {
@@ -244,6 +272,9 @@ func (h *Handler) checkConfigItem(kind model.Kind, item map[string]any) error {
 	id, _ := idString(obj["id"])
 	switch {
 	case kind == model.Consumers && strings.Contains(id, "/credentials/"):
+		if !credentialID.MatchString(id) {
+			return fmt.Errorf(`invalid configuration: property "id" validation failed: failed to match pattern %q with %q`, credentialID.String(), id)
+		}
 		delete(obj, "id")
 		return h.o.Checker.Check(model.Credentials, "", obj)
 	case kind == model.Consumers:
@@ -261,6 +292,9 @@ func (h *Handler) checkConfigItem(kind model.Kind, item map[string]any) error {
 	}
 	return h.o.Checker.Check(kind, id, obj)
 }
+
+// credentialID is the id pattern APISIX's standalone mode gives credential items.
+var credentialID = regexp.MustCompile(`^[a-zA-Z0-9-_]+/credentials/[a-zA-Z0-9-_.]+$`)
 
 func configIdent(obj map[string]any) string {
 	if id, ok := idString(obj["id"]); ok {

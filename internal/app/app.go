@@ -190,7 +190,7 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 		}
 	}
 	if addr := cfg.StatusAddr(); addr != "" && n.snapshots != nil {
-		if err := n.serveHTTP("status", addr, control.Status(n.snapshots.Ready())); err != nil {
+		if err := n.serveHTTP("status", addr, control.Status(n.readiness())); err != nil {
 			return nil, err
 		}
 	}
@@ -257,6 +257,21 @@ func (n *Node) openStore(ctx context.Context, dataDir, configPath string) error 
 	}
 	n.store = s
 	return nil
+}
+
+// readiness is closed once the node serves a configuration: the first snapshot, and in
+// API-driven standalone mode also the first push (before it, nothing is configured).
+func (n *Node) readiness() <-chan struct{} {
+	if n.pushed == nil {
+		return n.snapshots.Ready()
+	}
+	ready := make(chan struct{})
+	go func() {
+		<-n.pushed.Pushed()
+		<-n.snapshots.Ready()
+		close(ready)
+	}()
+	return ready
 }
 
 // standaloneApplier is the Admin API's /configs target in API-driven standalone mode.

@@ -36,8 +36,15 @@ func TestStandaloneAPIDriven(t *testing.T) {
 	o1 := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "one") })
 	o2 := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "two") })
 	p := newPorts(t)
-	cfg := p.configYAML(keyConfig()+"  role_traditional:\n    config_provider: yaml\n", "")
+	statusPort := freePort(t)
+	cfg := strings.Replace(p.configYAML(keyConfig()+"  role_traditional:\n    config_provider: yaml\n", ""), "apisix:\n",
+		fmt.Sprintf("apisix:\n  status:\n    ip: 127.0.0.1\n    port: %d\n", statusPort), 1)
 	n := startNode(t, p, cfg, "")
+	ready := fmt.Sprintf("http://127.0.0.1:%d/status/ready", statusPort)
+	waitFor(t, fmt.Sprintf("http://127.0.0.1:%d/status", statusPort), func(st int, _ string) bool { return st == 200 })
+	if r := do(t, "GET", ready, "", ""); r.Status != 503 {
+		t.Errorf("/status/ready before any push: %d %s, want 503", r.Status, r.Body)
+	}
 
 	// before any push: every conf version is 0, no metadata headers
 	st, hdr, body := configsReq(t, n, "GET", "/configs", "", nil)
@@ -73,6 +80,9 @@ func TestStandaloneAPIDriven(t *testing.T) {
 		t.Fatalf("PUT: %d %s", st, b)
 	}
 	waitFor(t, n.proxyURL("/a"), bodyIs("one"))
+	if r := do(t, "GET", ready, "", ""); r.Status != 200 {
+		t.Errorf("/status/ready after a push: %d %s", r.Status, r.Body)
+	}
 	if st, _ := push("d1", doc); st != 204 {
 		t.Errorf("PUT with the same digest: %d, want 204", st)
 	}

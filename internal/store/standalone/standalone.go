@@ -49,6 +49,9 @@ type Store struct {
 	plugins []string      // the file's `plugins:` names, nil without
 	ctx     context.Context
 	cancel  context.CancelFunc
+	// pushed: closed at the first ApplyConfig (NewMemory only)
+	pushed   chan struct{}
+	pushOnce sync.Once
 }
 
 // Open loads path and starts watching it. prefix is the etcd prefix ("/apisix"). The first load
@@ -111,11 +114,18 @@ func (s *Store) load() error {
 	return nil
 }
 
+// StringKeys makes every map key of a decoded YAML value a string (YAML allows `200: x`,
+// JSON does not), recursively.
+func StringKeys(v any) any { return stringKeys(v) }
+
+// Pushed is closed once ApplyConfig applied a first configuration (API-driven mode).
+func (s *Store) Pushed() <-chan struct{} { return s.pushed }
+
 // NewMemory is the store of APISIX's API-driven standalone mode (role traditional with
 // config_provider yaml): empty until ApplyConfig replaces its objects, which the Admin API's
 // /apisix/admin/configs does.
 func NewMemory(prefix string, log *slog.Logger) *Store {
-	s := &Store{prefix: strings.TrimSuffix(prefix, "/"), log: log, changed: make(chan struct{})}
+	s := &Store{prefix: strings.TrimSuffix(prefix, "/"), log: log, changed: make(chan struct{}), pushed: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
@@ -128,6 +138,7 @@ func (s *Store) ApplyConfig(doc map[string]any) error {
 		return err
 	}
 	s.replace(objs, nil, "source", "admin API")
+	s.pushOnce.Do(func() { close(s.pushed) })
 	return nil
 }
 
