@@ -2,12 +2,18 @@ package stream
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"io"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluicegw/sluice/internal/model"
+	"github.com/sluicegw/sluice/internal/upstream"
+	"github.com/sluicegw/sluice/plugin"
 )
 
 func route(t *testing.T, id string, spec RouteSpec) *Route {
@@ -138,4 +144,74 @@ func TestPipeIdle(t *testing.T) {
 	}
 	c1.Close()
 	n2.Close()
+}
+
+// slowPreread delays the preread of one client port.
+type slowPreread struct {
+	port  atomic.Value // string
+	delay time.Duration
+}
+
+func (p *slowPreread) Preread(c plugin.StreamCtx) {
+	v := plugin.ParseVar("remote_port")
+	if port, _ := c.Lookup(&v); string(port) == p.port.Load() {
+		time.Sleep(p.delay)
+	}
+}
+
+// TestUDPSlowSetupBlocksNoOne: a session whose preread is slow (a limit-conn delay) holds up
+// only its own client's datagrams.
+func TestUDPSlowSetupBlocksNoOne(t *testing.T) {
+	echo, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := echo.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			echo.WriteTo(buf[:n], from)
+		}
+	}()
+	eport := echo.LocalAddr().(*net.UDPAddr).Port
+	u, err := upstream.New("u", &model.Upstream{Type: "roundrobin", Scheme: "udp", Nodes: model.Nodes{{Host: "127.0.0.1", Port: eport, Weight: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := route(t, "u", RouteSpec{})
+	rt.Upstream = u
+	sp := slowPreread{delay: 1500 * time.Millisecond}
+	rt.Plugins = []Plugin{{Name: "slow", Preread: &sp}}
+	tbl := NewTable([]*Route{rt}, nil)
+	s, err := New(Options{UDP: []string{"127.0.0.1:0"}, Routes: func() *Table { return tbl }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	defer s.Shutdown(context.Background())
+	addr := s.Addrs()[0].String()
+
+	a, _ := net.Dial("udp", addr)
+	defer a.Close()
+	_, aport, _ := net.SplitHostPort(a.LocalAddr().String())
+	sp.port.Store(aport)
+	a.Write([]byte("slow"))
+	b, _ := net.Dial("udp", addr)
+	defer b.Close()
+	start := time.Now()
+	b.Write([]byte("fast"))
+	b.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 64)
+	n, err := b.Read(buf)
+	if err != nil || string(buf[:n]) != "fast" {
+		t.Fatalf("the second client waited for the first one's setup: %q %v after %v", buf[:n], err, time.Since(start))
+	}
+	a.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if n, err := a.Read(buf); err != nil || string(buf[:n]) != "slow" {
+		t.Fatalf("the slow client's datagram, queued during its setup: %q %v", buf[:n], err)
+	}
 }

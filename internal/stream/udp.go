@@ -12,13 +12,35 @@ import (
 // same node, and the node's answers go back to the client from the listener's socket. A
 // session ends after the upstream's read timeout (nginx proxy_timeout, 10 minutes by
 // default) without a datagram either way.
+//
+// The listener's read loop only hands datagrams to their session's queue: a session is set
+// up (route, preread with its delays, node address lookup) on its own goroutine, so a slow
+// one holds up no other client. Datagrams arriving while it is set up wait in its queue;
+// a full queue drops them, as a busy socket would.
+
+// udpQueue bounds the datagrams waiting for a session.
+const udpQueue = 64
 
 type udpSession struct {
-	node   *net.UDPConn
+	in     chan []byte // datagrams from the client, in order
+	done   chan struct{}
+	node   *net.UDPConn // set once the session is up
 	sc     *ctx
 	picked *picked
-	last   time.Time
 	mu     sync.Mutex
+	last   time.Time
+}
+
+func (us *udpSession) touch() {
+	us.mu.Lock()
+	us.last = time.Now()
+	us.mu.Unlock()
+}
+
+func (us *udpSession) idleFor(d time.Duration) bool {
+	us.mu.Lock()
+	defer us.mu.Unlock()
+	return time.Since(us.last) >= d
 }
 
 func (s *Server) udpLoop(uc *net.UDPConn) {
@@ -33,8 +55,9 @@ func (s *Server) udpLoop(uc *net.UDPConn) {
 			if s.closing.Load() {
 				mu.Lock()
 				for _, us := range sessions {
-					us.node.Close()
+					close(us.done)
 				}
+				clear(sessions)
 				mu.Unlock()
 				return
 			}
@@ -44,14 +67,9 @@ func (s *Server) udpLoop(uc *net.UDPConn) {
 		}
 		mu.Lock()
 		us := sessions[from]
-		mu.Unlock()
 		if us == nil {
-			if us = s.safeNewUDPSession(uc, local, from); us == nil {
-				continue // no route, refused, or no node: the datagram is dropped
-			}
-			mu.Lock()
+			us = &udpSession{in: make(chan []byte, udpQueue), done: make(chan struct{}), last: time.Now()}
 			sessions[from] = us
-			mu.Unlock()
 			s.sessions.Add(1)
 			go func() {
 				defer s.sessions.Done()
@@ -60,50 +78,77 @@ func (s *Server) udpLoop(uc *net.UDPConn) {
 						s.log.Error("stream udp session panic", "remote", from.String(), "panic", r)
 					}
 				}()
-				s.udpReplies(uc, from, us)
+				s.udpSession(uc, local, from, us)
 				mu.Lock()
-				delete(sessions, from)
+				if sessions[from] == us {
+					delete(sessions, from)
+				}
 				mu.Unlock()
 			}()
 		}
-		us.mu.Lock()
-		us.last = time.Now()
-		us.mu.Unlock()
-		if _, err := us.node.Write(buf[:n]); err != nil {
-			s.log.Debug("stream udp: write to node", "remote", from.String(), "error", err)
+		mu.Unlock()
+		select {
+		case us.in <- append([]byte(nil), buf[:n]...):
+		default: // the session is not keeping up: dropped
 		}
 	}
 }
 
-// safeNewUDPSession is newUDPSession with a plugin's panic contained to the datagram.
-func (s *Server) safeNewUDPSession(uc *net.UDPConn, local, from netip.AddrPort) (us *udpSession) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("stream udp session panic", "remote", from.String(), "panic", r)
-			us = nil
-		}
+// udpSession sets the session up and then carries it: client datagrams to the node, the
+// node's answers back, until it idles out or the listener closes.
+func (s *Server) udpSession(uc *net.UDPConn, local, from netip.AddrPort, us *udpSession) {
+	if !s.setupUDP(local, from, us) {
+		return // no route, refused or no node: its datagrams are dropped
+	}
+	defer s.logPhase(us.sc)
+	defer us.picked.finish()
+	replies := make(chan struct{})
+	go func() {
+		defer close(replies)
+		s.udpReplies(uc, from, us)
 	}()
-	return s.newUDPSession(uc, local, from)
+	defer func() { <-replies }()
+	defer us.node.Close() // ends udpReplies
+	idle := time.NewTimer(us.picked.idle)
+	defer idle.Stop()
+	for {
+		select {
+		case d := <-us.in:
+			us.touch()
+			us.sc.received += int64(len(d))
+			if _, err := us.node.Write(d); err != nil {
+				s.log.Debug("stream udp: write to node", "remote", from.String(), "error", err)
+			}
+		case <-replies:
+			return // the node's socket failed (e.g. refused)
+		case <-idle.C:
+			if us.idleFor(us.picked.idle) {
+				return
+			}
+			idle.Reset(us.picked.idle)
+		case <-us.done:
+			return
+		}
+	}
 }
 
-// newUDPSession matches the client's first datagram to a route and connects a socket to a
-// node; nil drops the datagram.
-func (s *Server) newUDPSession(uc *net.UDPConn, local, from netip.AddrPort) *udpSession {
+// setupUDP matches the client to a route, runs preread and connects a socket to a node.
+func (s *Server) setupUDP(local, from netip.AddrPort, us *udpSession) bool {
 	sc := &ctx{remote: from, local: local, start: time.Now(), status: 200, table: s.table()}
 	rt := sc.table.Match(from.Addr(), local.Addr(), int(local.Port()), "")
 	if rt == nil {
 		s.log.Debug("stream udp: not hit any route", "remote", from.String())
-		return nil
+		return false
 	}
 	sc.route = rt
 	if !s.preread(sc) {
 		s.logPhase(sc)
-		return nil
+		return false
 	}
 	if sc.upstreamOf() == nil {
 		sc.status = 502
 		s.logPhase(sc)
-		return nil
+		return false
 	}
 	u := sc.upstreamOf().Current()
 	p := &picked{from: time.Now(), idle: DefaultTimeout}
@@ -117,8 +162,9 @@ func (s *Server) newUDPSession(uc *net.UDPConn, local, from netip.AddrPort) *udp
 	if n == nil {
 		sc.status = 503
 		s.logPhase(sc)
-		return nil
+		return false
 	}
+	sc.upstreamAddr = n.Addr
 	ra, err := net.ResolveUDPAddr("udp", n.Addr)
 	var nc *net.UDPConn
 	if err == nil {
@@ -129,40 +175,26 @@ func (s *Server) newUDPSession(uc *net.UDPConn, local, from netip.AddrPort) *udp
 		p.a.Reset()
 		sc.status = 502
 		s.logPhase(sc)
-		return nil
+		return false
 	}
-	return &udpSession{node: nc, sc: sc, picked: p, last: time.Now()}
+	us.node, us.sc, us.picked = nc, sc, p
+	return true
 }
 
-// udpReplies sends the node's datagrams back to the client until the session idles out.
+// udpReplies sends the node's datagrams back to the client until the node's socket is
+// closed or fails.
 func (s *Server) udpReplies(uc *net.UDPConn, client netip.AddrPort, us *udpSession) {
-	defer s.logPhase(us.sc)
-	defer us.picked.finish()
-	defer us.node.Close()
 	buf := make([]byte, 64<<10)
 	for {
-		us.mu.Lock()
-		deadline := us.last.Add(us.picked.idle)
-		us.mu.Unlock()
-		_ = us.node.SetReadDeadline(deadline)
 		n, err := us.node.Read(buf)
 		if n > 0 {
-			us.mu.Lock()
-			us.last = time.Now()
-			us.mu.Unlock()
+			us.touch()
+			us.sc.sent += int64(n)
 			if _, werr := uc.WriteToUDPAddrPort(buf[:n], client); werr != nil && s.closing.Load() {
 				return
 			}
 		}
 		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				us.mu.Lock()
-				idle := time.Since(us.last) >= us.picked.idle
-				us.mu.Unlock()
-				if !idle {
-					continue
-				}
-			}
 			return
 		}
 	}
