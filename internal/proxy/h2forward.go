@@ -157,6 +157,7 @@ func (s *Server) respondH1ToH2(w http.ResponseWriter, rctl *http.ResponseControl
 				h.Set("Content-Length", strconv.Itoa(len(data)))
 			}
 		}
+		s.armSendTimeout(rctl, hc)
 		w.WriteHeader(hc.Status())
 		_, _ = w.Write(data)
 		hc.attempt.Finish(rtt)
@@ -315,6 +316,14 @@ func (s *Server) respondH2(w http.ResponseWriter, hc *h2Ctx, resp *http.Response
 // streamToClient copies a node's body to the client through the body filters, flushing
 // each chunk as it arrives; the filters see eof once, also when the last read carried no
 // bytes. upErr is the node's error (nil at the body's end), clientErr the client's.
+// armSendTimeout bounds the next write to an HTTP/3 client by send_timeout (HTTP/2 has its
+// WriteByteTimeout; quic-go has no such setting).
+func (s *Server) armSendTimeout(rctl *http.ResponseController, hc *h2Ctx) {
+	if hc.h3 {
+		_ = rctl.SetWriteDeadline(time.Now().Add(s.opts.SendTimeout))
+	}
+}
+
 func (s *Server) streamToClient(w io.Writer, rctl *http.ResponseController, src io.Reader, hc *h2Ctx) (upErr, clientErr error) {
 	bp := bodyBufPool.Get().(*[]byte)
 	defer bodyBufPool.Put(bp)
@@ -327,6 +336,7 @@ func (s *Server) streamToClient(w io.Writer, rctl *http.ResponseController, src 
 			chunk = hc.filterChunk(chunk, eof)
 		}
 		if len(chunk) > 0 {
+			s.armSendTimeout(rctl, hc)
 			if _, werr := w.Write(chunk); werr != nil {
 				return nil, werr
 			}

@@ -27,6 +27,7 @@ func (s *Server) handleHTTP2(rw http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		hc.scheme = "https"
 	}
+	hc.h3 = r.ProtoMajor == 3
 	var peer, local net.Addr
 	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
 		peer, local = c.RemoteAddr(), c.LocalAddr()

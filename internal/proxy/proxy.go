@@ -384,13 +384,25 @@ func (s *Server) serveConn(tc *trackedConn) {
 // connection is gone or ctx ends (worker_shutdown_timeout); then it closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
+	h3done := make(chan struct{})
 	if s.h3 != nil {
-		// GOAWAY to HTTP/3 clients; their requests in flight finish within ctx
-		go func() { _ = s.h3.Shutdown(ctx) }()
+		// GOAWAY to HTTP/3 clients; their requests in flight finish within ctx, and only
+		// then do the UDP sockets close (closing them first would drop every connection)
+		go func() {
+			defer close(h3done)
+			_ = s.h3.Shutdown(ctx)
+			for _, pc := range s.h3Conns {
+				pc.Close()
+			}
+		}()
+	} else {
+		close(h3done)
 	}
-	s.closeListeners()
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
 	done := make(chan struct{})
-	go func() { s.connsWG.Wait(); close(done) }()
+	go func() { s.connsWG.Wait(); <-h3done; close(done) }()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -407,12 +419,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				}
 			}
 			s.connMu.Unlock()
+			if s.h3 != nil {
+				_ = s.h3.Close()
+				<-h3done
+			}
 			return ctx.Err()
 		case <-tick.C:
 		}
 	}
 }
 
+// closeListeners closes every listening socket (a Listen that failed half way).
 func (s *Server) closeListeners() {
 	for _, ln := range s.listeners {
 		ln.Close()
