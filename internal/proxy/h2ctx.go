@@ -38,10 +38,10 @@ type h2Ctx struct {
 	target       []byte // :path as sent
 	method       []byte
 
-	addrs   clientAddrs
-	scheme  string
+	addrs  clientAddrs
+	scheme string
 	// h3: an HTTP/3 request; quic-go has no send_timeout of its own, the writes arm it
-	h3 bool
+	h3      bool
 	args    *fasthttp.Args // parsed on the first arg_* lookup (queryArgs)
 	argsOK  bool
 	attempt upstream.Attempt
