@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -12,17 +13,21 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluicegw/sluice/internal/model"
+	"github.com/sluicegw/sluice/internal/upstream"
 )
 
 // Kubernetes is discovery.kubernetes: a service_name "namespace/name:portName" (or, with a
 // list of clusters, "<cluster id>/namespace/name:portName") is the ready addresses of that
 // Service's Endpoints (or EndpointSlices, watch_endpoint_slices) with the port of that name
 // (or number), each with default_weight. APISIX list-watches every Endpoints object; Sluice
-// asks the API server for the one a request needs and re-asks after refresh (1 s), in the
-// background while the last answer serves.
+// asks the API server for the Service a request needs (label_selector applied by the server)
+// and re-asks after refresh (1 s), in the background while the last answer serves; upstreams
+// naming the same Service share one answer. A Service without ready addresses, or gone, has
+// no node (503), as in APISIX.
 type Kubernetes struct {
 	clusters map[string]*k8sCluster // "" for the single-cluster form
 	multi    bool
@@ -31,16 +36,34 @@ type Kubernetes struct {
 // k8sCluster is one API server with its selectors.
 type k8sCluster struct {
 	base       string // https://host:port
-	token      string
 	nsEqual    string
 	nsNotEqual string
 	nsMatch    []*regexp.Regexp
 	nsNotMatch []*regexp.Regexp
-	labels     []labelReq
+	labels     string // label_selector, passed to the API server
 	slices     bool
 	weight     int
 	client     *http.Client
+
+	tokenMu   sync.Mutex
+	token     string
+	tokenFile string    // "" when client.token is set
+	tokenRead time.Time // projected tokens rotate: the file is read again after tokenReread
+
+	cacheMu sync.Mutex
+	cache   map[string]*k8sAnswer // by request path
 }
+
+// k8sAnswer is one Service's last answer, shared by the upstreams naming it.
+type k8sAnswer struct {
+	mu    sync.Mutex // one request at a time per Service
+	at    time.Time
+	nodes []model.Node
+	err   error
+}
+
+// tokenReread is how long a token read from token_file is used before reading it again.
+const tokenReread = time.Minute
 
 // k8sRefresh is how long an answer is reused: APISIX follows Endpoints through a watch, so
 // changes show within about a second here too.
@@ -150,8 +173,12 @@ func newK8sCluster(c k8sConfig) (*k8sCluster, error) {
 	cl := &k8sCluster{base: schema + "://" + net.JoinHostPort(host, port), slices: c.WatchEndpointSlices, weight: 50,
 		nsEqual: c.NamespaceSelector.Equal, nsNotEqual: c.NamespaceSelector.NotEqual}
 	if c.DefaultWeight != nil {
+		if *c.DefaultWeight < 0 {
+			return nil, errors.New("default_weight must be at least 0")
+		}
 		cl.weight = *c.DefaultWeight
 	}
+	cl.cache = map[string]*k8sAnswer{}
 	switch {
 	case c.Client.Token != "":
 		if cl.token, err = expandEnv(c.Client.Token); err != nil {
@@ -165,90 +192,48 @@ func newK8sCluster(c k8sConfig) (*k8sCluster, error) {
 		if file, err = expandEnv(file); err != nil {
 			return nil, fmt.Errorf("client.token_file: %w", err)
 		}
-		b, err := os.ReadFile(file)
-		if err != nil {
+		cl.tokenFile = file
+		if _, err := cl.bearer(true); err != nil {
 			return nil, fmt.Errorf("client.token_file: %w", err)
 		}
-		cl.token = strings.TrimSpace(string(b))
 	}
 	for _, p := range c.NamespaceSelector.Match {
-		re, err := regexp.Compile(p)
+		re, err := regexp.Compile("^(?:" + p + ")$") // the whole namespace, as APISIX compares
 		if err != nil {
 			return nil, fmt.Errorf("namespace_selector.match: %w", err)
 		}
 		cl.nsMatch = append(cl.nsMatch, re)
 	}
 	for _, p := range c.NamespaceSelector.NotMatch {
-		re, err := regexp.Compile(p)
+		re, err := regexp.Compile("^(?:" + p + ")$")
 		if err != nil {
 			return nil, fmt.Errorf("namespace_selector.not_match: %w", err)
 		}
 		cl.nsNotMatch = append(cl.nsNotMatch, re)
 	}
-	if cl.labels, err = parseLabelSelector(c.LabelSelector); err != nil {
-		return nil, fmt.Errorf("label_selector: %w", err)
-	}
+	cl.labels = strings.TrimSpace(c.LabelSelector)
 	// the API server's certificate is not verified (APISIX's informer does not either)
 	cl.client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // as APISIX
-		Proxy:           nil,
+		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // as APISIX
+		Proxy:               nil,
+		MaxIdleConnsPerHost: 16,
 	}}
 	return cl, nil
 }
 
-// labelReq is one requirement of a label selector: key=value, key!=value, key, !key.
-type labelReq struct {
-	key, value string
-	op         byte // '=' equal, '!' not equal, 'e' exists, 'n' does not exist
-}
-
-func parseLabelSelector(s string) ([]labelReq, error) {
-	var out []labelReq
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		switch {
-		case part == "":
-			continue
-		case strings.Contains(part, "!="):
-			k, v, _ := strings.Cut(part, "!=")
-			out = append(out, labelReq{strings.TrimSpace(k), strings.TrimSpace(v), '!'})
-		case strings.Contains(part, "="):
-			k, v, _ := strings.Cut(strings.Replace(part, "==", "=", 1), "=")
-			out = append(out, labelReq{strings.TrimSpace(k), strings.TrimSpace(v), '='})
-		case strings.HasPrefix(part, "!"):
-			out = append(out, labelReq{key: strings.TrimSpace(part[1:]), op: 'n'})
-		case strings.ContainsAny(part, " ()"):
-			return nil, fmt.Errorf("%q: set-based requirements are not supported", part)
-		default:
-			out = append(out, labelReq{key: part, op: 'e'})
-		}
+// bearer is the token; from token_file it is read again once tokenReread passed (or force).
+func (c *k8sCluster) bearer(force bool) (string, error) {
+	c.tokenMu.Lock()
+	defer c.tokenMu.Unlock()
+	if c.tokenFile == "" || !force && time.Since(c.tokenRead) < tokenReread {
+		return c.token, nil
 	}
-	return out, nil
-}
-
-func (c *k8sCluster) labelsMatch(labels map[string]string) bool {
-	for _, r := range c.labels {
-		v, ok := labels[r.key]
-		switch r.op {
-		case '=':
-			if !ok || v != r.value {
-				return false
-			}
-		case '!':
-			if ok && v == r.value {
-				return false
-			}
-		case 'e':
-			if !ok {
-				return false
-			}
-		case 'n':
-			if ok {
-				return false
-			}
-		}
+	b, err := os.ReadFile(c.tokenFile)
+	if err != nil {
+		return c.token, err
 	}
-	return true
+	c.token, c.tokenRead = strings.TrimSpace(string(b)), time.Now()
+	return c.token, nil
 }
 
 func (c *k8sCluster) namespaceSelected(ns string) bool {
@@ -294,47 +279,91 @@ func (k *Kubernetes) Nodes(serviceName string, _ []byte) ([]model.Node, time.Dur
 		return nil, 0, fmt.Errorf("kubernetes service_name %q: want <namespace>/<name>:<port>", serviceName)
 	}
 	if !c.namespaceSelected(ns) {
-		return nil, k8sRefresh, nil // not watched: no nodes, as APISIX has none for it
+		return nil, k8sRefresh, upstream.ErrNoInstances // not watched: APISIX has no nodes for it
 	}
-	var nodes []model.Node
-	var err error
-	if c.slices {
-		nodes, err = c.fromSlices(ns, name, port)
-	} else {
-		nodes, err = c.fromEndpoints(ns, name, port)
-	}
+	nodes, err := c.answer(ns, name, port)
 	if err != nil {
 		return nil, 0, err
+	}
+	if len(nodes) == 0 {
+		return nil, k8sRefresh, upstream.ErrNoInstances
 	}
 	return nodes, k8sRefresh, nil
 }
 
-// get fetches path from the API server into v; a 404 is (nil, false).
-func (c *k8sCluster) get(path string, v any) (bool, error) {
+// answer is the Service's nodes for port, from an answer at most k8sRefresh old: upstreams
+// naming the same Service (and concurrent refreshes) share one request.
+func (c *k8sCluster) answer(ns, name, port string) ([]model.Node, error) {
+	key := ns + "/" + name + ":" + port
+	c.cacheMu.Lock()
+	a := c.cache[key]
+	if a == nil {
+		a = &k8sAnswer{}
+		c.cache[key] = a
+	}
+	c.cacheMu.Unlock()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.at.IsZero() && time.Since(a.at) < k8sRefresh {
+		return a.nodes, a.err
+	}
+	if c.slices {
+		a.nodes, a.err = c.fromSlices(ns, name, port)
+	} else {
+		a.nodes, a.err = c.fromEndpoints(ns, name, port)
+	}
+	a.at = time.Now()
+	return a.nodes, a.err
+}
+
+// get fetches a list from the API server into v; a rejected token read from token_file is
+// read again and the request retried once.
+func (c *k8sCluster) get(path string, q url.Values, v any) error {
+	for try := 0; ; try++ {
+		token, _ := c.bearer(try > 0)
+		status, err := c.getOnce(path+"?"+q.Encode(), token, v)
+		if status == http.StatusUnauthorized && try == 0 && c.tokenFile != "" {
+			continue
+		}
+		return err
+	}
+}
+
+func (c *k8sCluster) getOnce(path, token string, v any) (int, error) {
 	req, err := http.NewRequest(http.MethodGet, c.base+path, nil)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return false, fmt.Errorf("kubernetes API %s: %w", c.base, errors.Unwrap(err))
+		return 0, fmt.Errorf("kubernetes API %s: %w", c.base, errors.Unwrap(err))
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return false, nil
-	}
 	if resp.StatusCode != http.StatusOK {
-		return false, fmt.Errorf("kubernetes API %s%s: status %d", c.base, path, resp.StatusCode)
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // keep the connection
+		return resp.StatusCode, fmt.Errorf("kubernetes API %s%s: status %d", c.base, path, resp.StatusCode)
 	}
-	return true, json.NewDecoder(resp.Body).Decode(v)
+	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(v)
+}
+
+// selector joins label requirements for the API server.
+func selector(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+type k8sEndpointsList struct {
+	Items []k8sEndpoints `json:"items"`
 }
 
 type k8sEndpoints struct {
-	Metadata struct {
-		Labels map[string]string `json:"labels"`
-	} `json:"metadata"`
 	Subsets []struct {
 		Addresses []struct {
 			IP string `json:"ip"`
@@ -358,19 +387,24 @@ func portMatches(p k8sPort, want string) bool {
 }
 
 func (c *k8sCluster) fromEndpoints(ns, name, port string) ([]model.Node, error) {
-	var ep k8sEndpoints
-	found, err := c.get("/api/v1/namespaces/"+url.PathEscape(ns)+"/endpoints/"+url.PathEscape(name), &ep)
-	if err != nil || !found || !c.labelsMatch(ep.Metadata.Labels) {
+	var list k8sEndpointsList
+	q := url.Values{"fieldSelector": {"metadata.name=" + name}}
+	if c.labels != "" {
+		q.Set("labelSelector", c.labels)
+	}
+	if err := c.get("/api/v1/namespaces/"+url.PathEscape(ns)+"/endpoints", q, &list); err != nil {
 		return nil, err
 	}
 	var nodes []model.Node
-	for _, s := range ep.Subsets {
-		for _, p := range s.Ports {
-			if !portMatches(p, port) {
-				continue
-			}
-			for _, a := range s.Addresses {
-				nodes = append(nodes, model.Node{Host: a.IP, Port: p.Port, Weight: c.weight})
+	for _, ep := range list.Items {
+		for _, s := range ep.Subsets {
+			for _, p := range s.Ports {
+				if !portMatches(p, port) {
+					continue
+				}
+				for _, a := range s.Addresses {
+					nodes = append(nodes, model.Node{Host: a.IP, Port: p.Port, Weight: c.weight})
+				}
 			}
 		}
 	}
@@ -379,10 +413,8 @@ func (c *k8sCluster) fromEndpoints(ns, name, port string) ([]model.Node, error) 
 
 type k8sSliceList struct {
 	Items []struct {
-		Metadata struct {
-			Labels map[string]string `json:"labels"`
-		} `json:"metadata"`
-		Endpoints []struct {
+		AddressType string `json:"addressType"`
+		Endpoints   []struct {
 			Addresses  []string `json:"addresses"`
 			Conditions struct {
 				Ready *bool `json:"ready"`
@@ -394,15 +426,15 @@ type k8sSliceList struct {
 
 func (c *k8sCluster) fromSlices(ns, name, port string) ([]model.Node, error) {
 	var list k8sSliceList
-	q := url.Values{"labelSelector": {"kubernetes.io/service-name=" + name}}
-	found, err := c.get("/apis/discovery.k8s.io/v1/namespaces/"+url.PathEscape(ns)+"/endpointslices?"+q.Encode(), &list)
-	if err != nil || !found {
+	q := url.Values{"labelSelector": {selector("kubernetes.io/service-name="+name, c.labels)}}
+	if err := c.get("/apis/discovery.k8s.io/v1/namespaces/"+url.PathEscape(ns)+"/endpointslices", q, &list); err != nil {
 		return nil, err
 	}
 	var nodes []model.Node
+	seen := map[string]bool{} // an address may be in two slices while they are rebalanced
 	for _, it := range list.Items {
-		if !c.labelsMatch(it.Metadata.Labels) {
-			continue
+		if it.AddressType == "FQDN" {
+			continue // names, not addresses
 		}
 		for _, p := range it.Ports {
 			if !portMatches(p, port) {
@@ -413,7 +445,10 @@ func (c *k8sCluster) fromSlices(ns, name, port string) ([]model.Node, error) {
 					continue // an unset condition counts as ready (the API's convention)
 				}
 				for _, a := range e.Addresses {
-					nodes = append(nodes, model.Node{Host: a, Port: p.Port, Weight: c.weight})
+					if k := net.JoinHostPort(a, strconv.Itoa(p.Port)); !seen[k] {
+						seen[k] = true
+						nodes = append(nodes, model.Node{Host: a, Port: p.Port, Weight: c.weight})
+					}
 				}
 			}
 		}

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -40,6 +41,11 @@ type discovered struct {
 	firstMu  sync.Mutex
 	inflight chan struct{} // the first resolution under way, closed when it ends
 }
+
+// ErrNoInstances is a Resolver's authoritative "the service has no instance" (a Service
+// scaled to zero, or deleted): the upstream then has no node (503) instead of keeping the
+// nodes found last, which a registry that reuses addresses may have given to another service.
+var ErrNoInstances = errors.New("the registry lists no instance of the service")
 
 // firstWait bounds how long a request waits for a registry that has not answered yet: a
 // registry down or slow costs 503s, not requests held for its timeouts.
@@ -115,7 +121,10 @@ func (u *Upstream) resolve() {
 	}
 	cur := d.cur.Load()
 	nodes, ttl, err := d.resolver.Nodes(d.name, d.args)
-	if err == nil && len(nodes) == 0 {
+	switch {
+	case errors.Is(err, ErrNoInstances):
+		nodes, err = nil, nil // the registry says none: 503 until it lists some
+	case err == nil && len(nodes) == 0:
 		err = fmt.Errorf("no valid upstream node")
 	}
 	ttl = max(ttl, minDiscoveryTTL)

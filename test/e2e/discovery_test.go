@@ -158,4 +158,7 @@ func TestKubernetesDiscovery(t *testing.T) {
 	waitFor(t, n.proxyURL("/k"), bodyIs("pod-1"))
 	api.Set("shop/web", k8stest.Service{Ready: []string{"127.0.0.1"}, NotReady: []string{"127.0.0.2"}, Ports: []k8stest.Port{{Name: "http", Port: portOf(o2.addr())}}})
 	waitFor(t, n.proxyURL("/k"), bodyIs("pod-2"))
+	// scaled to zero: no node (503), not the last pods
+	api.Set("shop/web", k8stest.Service{NotReady: []string{"127.0.0.1"}, Ports: []k8stest.Port{{Name: "http", Port: portOf(o2.addr())}}})
+	waitFor(t, n.proxyURL("/k"), func(st int, _ string) bool { return st == 503 })
 }
