@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -291,6 +292,14 @@ func (hc *h2Ctx) lookupNginx(name string) ([]byte, bool) {
 	case "balancer_port":
 		if n := hc.attempt.Current(); n != nil {
 			return strconv.AppendInt(hc.balancerPortBuf[:0], int64(n.Port), 10), true
+		}
+	default:
+		if isTLSVar(name) {
+			var cs *tls.ConnectionState
+			if hc.r != nil {
+				cs = hc.r.TLS
+			}
+			return tlsVar(name, cs)
 		}
 	}
 	return nil, false

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 	"net/netip"
@@ -299,8 +300,22 @@ func (rc *reqCtx) lookupNginx(name string) ([]byte, bool) {
 		if n := rc.attempt.Current(); n != nil {
 			return strconv.AppendInt(rc.balancerPortBuf[:0], int64(n.Port), 10), true
 		}
+	default:
+		if isTLSVar(name) {
+			return tlsVar(name, rc.tlsState())
+		}
 	}
 	return nil, false
+}
+
+// tlsState is the connection's TLS state, nil on plain HTTP.
+func (rc *reqCtx) tlsState() *tls.ConnectionState {
+	tc, ok := rc.fc.Conn().(*trackedConn)
+	if !ok || tc.tls == nil {
+		return nil
+	}
+	cs := tc.tls.ConnectionState()
+	return &cs
 }
 
 func present(b []byte) ([]byte, bool) { return b, b != nil }

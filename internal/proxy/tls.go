@@ -2,9 +2,14 @@ package proxy
 
 import (
 	"context"
+	"crypto/sha1" //nolint:gosec // $ssl_client_fingerprint
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -121,3 +126,82 @@ var plainHTTPOnHTTPS = func() []byte {
 	return []byte("HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: " +
 		strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + body)
 }()
+
+// isTLSVar reports nginx's $https and $ssl_* names.
+func isTLSVar(name string) bool { return name == "https" || strings.HasPrefix(name, "ssl_") }
+
+// tlsVar resolves nginx's $https and $ssl_* variables for a request on a TLS connection
+// (cs nil: plain HTTP, where they are empty or absent).
+func tlsVar(name string, cs *tls.ConnectionState) ([]byte, bool) {
+	if name == "https" {
+		if cs == nil {
+			return []byte{}, true
+		}
+		return []byte("on"), true
+	}
+	if cs == nil {
+		return nil, false
+	}
+	var leaf *x509.Certificate
+	if len(cs.PeerCertificates) > 0 {
+		leaf = cs.PeerCertificates[0]
+	}
+	switch name {
+	case "ssl_server_name":
+		return present([]byte(cs.ServerName))
+	case "ssl_protocol":
+		return []byte(tlsVersionName(cs.Version)), true
+	case "ssl_cipher":
+		return []byte(tls.CipherSuiteName(cs.CipherSuite)), true
+	case "ssl_session_reused":
+		if cs.DidResume {
+			return []byte("r"), true
+		}
+		return []byte("."), true
+	case "ssl_client_verify":
+		switch {
+		case leaf == nil:
+			return []byte("NONE"), true
+		case len(cs.VerifiedChains) > 0:
+			return []byte("SUCCESS"), true
+		}
+		return []byte("FAILED:unable to verify the client certificate"), true
+	}
+	if leaf == nil {
+		return nil, false
+	}
+	switch name {
+	case "ssl_client_s_dn":
+		return []byte(leaf.Subject.String()), true
+	case "ssl_client_i_dn":
+		return []byte(leaf.Issuer.String()), true
+	case "ssl_client_serial":
+		return []byte(strings.ToUpper(leaf.SerialNumber.Text(16))), true
+	case "ssl_client_fingerprint":
+		sum := sha1.Sum(leaf.Raw) //nolint:gosec // nginx's $ssl_client_fingerprint is SHA-1
+		return []byte(hex.EncodeToString(sum[:])), true
+	case "ssl_client_v_start":
+		return []byte(leaf.NotBefore.UTC().Format("Jan  2 15:04:05 2006 GMT")), true
+	case "ssl_client_v_end":
+		return []byte(leaf.NotAfter.UTC().Format("Jan  2 15:04:05 2006 GMT")), true
+	case "ssl_client_raw_cert":
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}), true
+	case "ssl_client_escaped_cert":
+		return []byte(url.QueryEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw})))), true
+	}
+	return nil, false
+}
+
+func tlsVersionName(v uint16) string {
+	switch v {
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	case tls.VersionTLS10:
+		return "TLSv1"
+	}
+	return "unknown"
+}

@@ -243,6 +243,20 @@ func TestHTTPSClientCertificate(t *testing.T) {
 	if _, _, err := httpsGet(n, ca, "mtls.test", "/x", false, nil); err == nil {
 		t.Error("mtls.test without a client certificate: handshake succeeded")
 	}
+	// the client certificate's identity reaches the node through nginx's $ssl_* variables
+	dn := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s|%s|%s|%s", r.Header.Get("X-Client-DN"), r.Header.Get("X-Verify"), r.Header.Get("X-SNI"), r.Header.Get("X-HTTPS"))
+	})
+	put(t, n, "/routes/dn", fmt.Sprintf(`{"uri":"/dn","plugins":{"proxy-rewrite":{"headers":{"set":{"X-Client-DN":"$ssl_client_s_dn","X-Verify":"$ssl_client_verify","X-SNI":"$ssl_server_name","X-HTTPS":"$https"}}}},"upstream":{"nodes":{"%s":1},"type":"roundrobin"}}`, dn.addr()))
+	for _, h2 := range []bool{false, true} {
+		eventually(t, "$ssl_client_s_dn", func() error {
+			resp, body, err := httpsGet(n, ca, "mtls.test", "/dn", h2, &good)
+			if err != nil || resp.StatusCode != 200 || body != "CN=client|SUCCESS|mtls.test|on" {
+				return fmt.Errorf("h2 %v: %v %v %q", h2, err, resp, body)
+			}
+			return nil
+		})
+	}
 	if _, _, err := httpsGet(n, ca, "mtls.test", "/x", false, &bad); err == nil {
 		t.Error("mtls.test with a certificate of another CA: handshake succeeded")
 	}
