@@ -26,8 +26,9 @@ type DNS struct {
 
 // dnsConfig is discovery.dns (apisix/discovery/dns/schema.lua).
 type dnsConfig struct {
-	Servers []string `json:"servers"`
-	Order   []string `json:"order"`
+	Servers    []string `json:"servers"`
+	ResolvConf string   `json:"resolv_conf"`
+	Order      []string `json:"order"`
 }
 
 // NewDNS reads discovery.dns.
@@ -36,8 +37,18 @@ func NewDNS(raw json.RawMessage) (*DNS, error) {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, fmt.Errorf("discovery.dns: %w", err)
 	}
+	if len(c.Servers) == 0 && c.ResolvConf != "" {
+		// the nameservers of a resolv.conf (APISIX's schema takes servers or resolv_conf)
+		cc, err := dns.ClientConfigFromFile(c.ResolvConf)
+		if err != nil {
+			return nil, fmt.Errorf("discovery.dns: resolv_conf %s: %w", c.ResolvConf, err)
+		}
+		for _, ns := range cc.Servers {
+			c.Servers = append(c.Servers, net.JoinHostPort(ns, cc.Port))
+		}
+	}
 	if len(c.Servers) == 0 {
-		return nil, errors.New("discovery.dns: servers: at least one is required")
+		return nil, errors.New("discovery.dns: servers (or resolv_conf with a nameserver): at least one is required")
 	}
 	d := &DNS{client: &dns.Client{Timeout: 2 * time.Second}}
 	for _, s := range c.Servers {

@@ -3,6 +3,8 @@ package discovery
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -88,4 +90,24 @@ func joinComma(s string) string {
 	parts := strings.Split(s, ", ")
 	sort.Strings(parts)
 	return strings.Join(parts, " ")
+}
+
+func TestDNSResolvConf(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "resolv.conf")
+	os.WriteFile(path, []byte("# test\nnameserver 127.0.0.53\nnameserver ::1\noptions ndots:1\n"), 0o644)
+	d, err := NewDNS(json.RawMessage(fmt.Sprintf(`{"resolv_conf":%q}`, path)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(d.servers) != "[127.0.0.53:53 [::1]:53]" {
+		t.Errorf("servers from resolv.conf: %v", d.servers)
+	}
+	empty := filepath.Join(dir, "empty.conf")
+	os.WriteFile(empty, []byte("options ndots:1\n"), 0o644)
+	for _, conf := range []string{fmt.Sprintf(`{"resolv_conf":%q}`, empty), `{"resolv_conf":"/nonexistent/resolv.conf"}`} {
+		if _, err := NewDNS(json.RawMessage(conf)); err == nil {
+			t.Errorf("%s: no error", conf)
+		}
+	}
 }
