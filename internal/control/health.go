@@ -37,7 +37,7 @@ type healthEntry struct {
 
 // checkedObjects lists the routes, services and upstreams whose upstream has checks, in that
 // order (each by key), with their compiled upstream (nil when not compiled).
-func checkedObjects(s *snapshot.Snapshot, prefix string) (routes, services, upstreams []healthEntryRef) {
+func checkedObjects(s *snapshot.Snapshot, prefix string) (routes, services, upstreams, streams []healthEntryRef) {
 	compiled := map[string]*upstream.Upstream{}
 	for _, u := range s.Upstreams {
 		compiled[u.Key] = u
@@ -63,10 +63,28 @@ func checkedObjects(s *snapshot.Snapshot, prefix string) (routes, services, upst
 			upstreams = append(upstreams, healthEntryRef{id: id, key: u.Key, typ: t, u: u})
 		}
 	}
-	for _, l := range [][]healthEntryRef{routes, services, upstreams} {
+	for _, r := range s.Stream.Routes() {
+		// a stream route's own (inline) upstream; a named one is listed as the upstream
+		if u := r.Upstream; u != nil && u.Key == r.Key+"#upstream" {
+			if t := upstream.CheckType(u.Spec); t != "" {
+				streams = append(streams, healthEntryRef{id: r.ID, key: r.Key, typ: t, u: u})
+			}
+		}
+	}
+	for _, l := range [][]healthEntryRef{routes, services, upstreams, streams} {
 		sort.Slice(l, func(i, j int) bool { return l[i].key < l[j].key })
 	}
-	return routes, services, upstreams
+	return routes, services, upstreams, streams
+}
+
+// streamRouteExists reports a stream route by id.
+func streamRouteExists(s *snapshot.Snapshot, id string) bool {
+	for _, r := range s.Stream.Routes() {
+		if r.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 type healthEntryRef struct {
@@ -165,9 +183,9 @@ func writeHealth(w http.ResponseWriter, r *http.Request, entries []healthEntry, 
 // with checks, and one by the object that owns it.
 func registerHealthViews(mux *http.ServeMux, load func() *snapshot.Snapshot, prefix string) {
 	mux.HandleFunc("GET /v1/healthcheck", func(w http.ResponseWriter, r *http.Request) {
-		routes, services, upstreams := checkedObjects(load(), prefix)
+		routes, services, upstreams, streams := checkedObjects(load(), prefix)
 		out := []healthEntry{}
-		for _, l := range [][]healthEntryRef{routes, services, upstreams} {
+		for _, l := range [][]healthEntryRef{routes, services, upstreams, streams} {
 			for _, ref := range l {
 				out = append(out, ref.entry())
 			}
@@ -180,7 +198,7 @@ func registerHealthViews(mux *http.ServeMux, load func() *snapshot.Snapshot, pre
 	mux.HandleFunc("GET /v1/healthcheck/{kind}/{id}", func(w http.ResponseWriter, r *http.Request) {
 		kind, id := r.PathValue("kind"), r.PathValue("id")
 		s := load()
-		routes, services, upstreams := checkedObjects(s, prefix)
+		routes, services, upstreams, streams := checkedObjects(s, prefix)
 		var list []healthEntryRef
 		var exists bool
 		switch kind {
@@ -190,6 +208,8 @@ func registerHealthViews(mux *http.ServeMux, load func() *snapshot.Snapshot, pre
 			list, exists = services, s.Services[id] != nil
 		case "upstreams":
 			list, exists = upstreams, s.Upstreams[id] != nil
+		case "stream_routes":
+			list, exists = streams, streamRouteExists(s, id)
 		default:
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error_msg": "invalid src type " + kind})
 			return

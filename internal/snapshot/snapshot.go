@@ -152,5 +152,8 @@ func Health(s *Snapshot) []upstream.Health {
 	for _, r := range s.Routes {
 		add(r.Upstream)
 	}
+	for _, r := range s.Stream.Routes() {
+		add(r.Upstream)
+	}
 	return out
 }

@@ -94,12 +94,13 @@ type Table struct {
 	wild      map[string][]*Route // "x.com" for "*.x.com"
 	any       []*Route            // sni "*"
 	plain     []*Route
+	all       []*Route // configuration order
 }
 
 // NewTable indexes routes, given in configuration order; upstreams are the named upstream
 // objects plugins may pick by id.
 func NewTable(routes []*Route, upstreams map[string]*upstream.Upstream) *Table {
-	t := &Table{upstreams: upstreams, exact: map[string][]*Route{}, wild: map[string][]*Route{}}
+	t := &Table{upstreams: upstreams, exact: map[string][]*Route{}, wild: map[string][]*Route{}, all: routes}
 	for _, r := range routes {
 		switch {
 		case r.sni == "":
@@ -115,19 +116,12 @@ func NewTable(routes []*Route, upstreams map[string]*upstream.Upstream) *Table {
 	return t
 }
 
-// Len is the number of routes.
-func (t *Table) Len() int {
+// Routes are the routes in configuration order (read only).
+func (t *Table) Routes() []*Route {
 	if t == nil {
-		return 0
+		return nil
 	}
-	n := len(t.plain) + len(t.any)
-	for _, l := range t.exact {
-		n += len(l)
-	}
-	for _, l := range t.wild {
-		n += len(l)
-	}
-	return n
+	return t.all
 }
 
 // Match returns the route of a connection, or nil.

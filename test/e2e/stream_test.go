@@ -376,3 +376,33 @@ func TestStreamSyslog(t *testing.T) {
 		t.Fatal("syslog sent nothing for the stream connection")
 	}
 }
+
+// TestStreamHealthCheck: a stream route's upstream with active tcp checks is listed by the
+// control API under /v1/healthcheck/stream_routes/<id>, and a node that does not accept
+// connections is marked unhealthy and no longer picked.
+func TestStreamHealthCheck(t *testing.T) {
+	a := echoTCP(t, "A:")
+	dead := refused(t)
+	p := newPorts(t)
+	plain, tlsPort, pp, udp := freePort(t), freePort(t), freePort(t), freePort(t)
+	n := startNode(t, p, streamConfig(p, plain, tlsPort, pp, udp), "")
+	put(t, n, "/stream_routes/hc", fmt.Sprintf(`{"upstream":{"type":"roundrobin","nodes":{"%s":1,"%s":1},"retries":0,
+		"checks":{"active":{"type":"tcp","healthy":{"interval":1,"successes":1},"unhealthy":{"interval":1,"tcp_failures":1}}}}}`, a, dead))
+	dial := tcpDialer(plain)
+	// the first connection starts the checker; the dead node is then left out
+	eventually(t, "health-checked stream route", func() error {
+		for range 4 {
+			if got, err := roundTrip(dial, "h"); got != "A:h" {
+				return fmt.Errorf("%q %v", got, err)
+			}
+		}
+		return nil
+	})
+	r := do(t, "GET", fmt.Sprintf("http://127.0.0.1:%d/v1/healthcheck/stream_routes/hc", p.Control), "", "")
+	if r.Status != 200 || !strings.Contains(r.Body, `"name":"/apisix/stream_routes/hc"`) || !strings.Contains(r.Body, `"unhealthy"`) {
+		t.Errorf("/v1/healthcheck/stream_routes/hc: %d %s", r.Status, r.Body)
+	}
+	if r := do(t, "GET", fmt.Sprintf("http://127.0.0.1:%d/v1/healthcheck/stream_routes/nope", p.Control), "", ""); r.Status != 404 {
+		t.Errorf("unknown stream route: %d %s", r.Status, r.Body)
+	}
+}
