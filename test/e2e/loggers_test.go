@@ -308,26 +308,7 @@ func TestLoggerTCPUDPSyslog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer udp.Close()
-	sysLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sysLn.Close()
-	sysGot := make(chan string, 10)
-	go func() {
-		for {
-			c, err := sysLn.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					sysGot <- sc.Text()
-				}
-			}()
-		}
-	}()
+	sysPort, sysGot := lineListener(t)
 	port := func(a net.Addr) int {
 		if u, ok := a.(*net.UDPAddr); ok {
 			return u.Port
@@ -340,7 +321,7 @@ func TestLoggerTCPUDPSyslog(t *testing.T) {
 		{"/routes/udp", routeJSON(o, "/udp", fmt.Sprintf(
 			`{"udp-logger":{"host":"127.0.0.1","port":%d,"batch_max_size":1}}`, port(udp.LocalAddr())))},
 		{"/routes/sys", routeJSON(o, "/sys", fmt.Sprintf(
-			`{"syslog":{"host":"127.0.0.1","port":%d,"batch_max_size":1,"log_format":{"u":"$uri"}}}`, port(sysLn.Addr())))},
+			`{"syslog":{"host":"127.0.0.1","port":%d,"batch_max_size":1,"log_format":{"u":"$uri"}}}`, sysPort))},
 	})
 
 	send(t, n, req{path: "/tcp"})
@@ -380,6 +361,33 @@ func TestLoggerTCPUDPSyslog(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("syslog sent nothing")
 	}
+}
+
+// lineListener is a TCP listener on loopback that sends every line any client writes to the
+// channel (a syslog server, for instance); it closes with the test.
+func lineListener(t *testing.T) (port int, lines <-chan string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ch := make(chan string, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					ch <- sc.Text()
+				}
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port, ch
 }
 
 // TestLoggerFileRotate: file-logger appends JSON lines, follows a rename (rotation) and a

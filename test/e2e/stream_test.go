@@ -338,32 +338,13 @@ func TestStreamPrometheus(t *testing.T) {
 // log_format over the stream variables.
 func TestStreamSyslog(t *testing.T) {
 	a := echoTCP(t, "A:")
-	lines := make(chan string, 16)
-	sysLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sysLn.Close()
-	go func() {
-		for {
-			c, err := sysLn.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					lines <- sc.Text()
-				}
-			}()
-		}
-	}()
+	sysPort, lines := lineListener(t)
 	p := newPorts(t)
 	plain, tlsPort, pp, udp := freePort(t), freePort(t), freePort(t), freePort(t)
 	n := startNode(t, p, streamConfig(p, plain, tlsPort, pp, udp), "")
 	put(t, n, "/stream_routes/log", fmt.Sprintf(`{"plugins":{"syslog":{"host":"127.0.0.1","port":%d,"batch_max_size":1,
 		"log_format":{"client":"$remote_addr","port":"$server_port","sent":"$bytes_sent","up":"$upstream_addr"}}},
-		"upstream":{"type":"roundrobin","nodes":{"%s":1}}}`, sysLn.Addr().(*net.TCPAddr).Port, a))
+		"upstream":{"type":"roundrobin","nodes":{"%s":1}}}`, sysPort, a))
 	eventually(t, "stream route with syslog", expectAnswer(tcpDialer(plain), "hi", "A:hi"))
 	select {
 	case l := <-lines:
