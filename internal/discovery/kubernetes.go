@@ -54,12 +54,13 @@ type k8sCluster struct {
 	cache   map[string]*k8sAnswer // by request path
 }
 
-// k8sAnswer is one Service's last answer, shared by the upstreams naming it.
+// k8sAnswer is one Service's last answer, shared by the upstreams naming it (any port).
 type k8sAnswer struct {
-	mu    sync.Mutex // one request at a time per Service
-	at    time.Time
-	nodes []model.Node
-	err   error
+	mu     sync.Mutex // one request at a time per Service
+	at     time.Time
+	eps    k8sEndpointsList
+	slices k8sSliceList
+	err    error
 }
 
 // tokenReread is how long a token read from token_file is used before reading it again.
@@ -292,9 +293,9 @@ func (k *Kubernetes) Nodes(serviceName string, _ []byte) ([]model.Node, time.Dur
 }
 
 // answer is the Service's nodes for port, from an answer at most k8sRefresh old: upstreams
-// naming the same Service (and concurrent refreshes) share one request.
+// naming the same Service, whatever the port (and concurrent refreshes), share one request.
 func (c *k8sCluster) answer(ns, name, port string) ([]model.Node, error) {
-	key := ns + "/" + name + ":" + port
+	key := ns + "/" + name
 	c.cacheMu.Lock()
 	a := c.cache[key]
 	if a == nil {
@@ -304,16 +305,22 @@ func (c *k8sCluster) answer(ns, name, port string) ([]model.Node, error) {
 	c.cacheMu.Unlock()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !a.at.IsZero() && time.Since(a.at) < k8sRefresh {
-		return a.nodes, a.err
+	if a.at.IsZero() || time.Since(a.at) >= k8sRefresh {
+		a.eps, a.slices = k8sEndpointsList{}, k8sSliceList{}
+		if c.slices {
+			a.err = c.fetchSlices(ns, name, &a.slices)
+		} else {
+			a.err = c.fetchEndpoints(ns, name, &a.eps)
+		}
+		a.at = time.Now()
+	}
+	if a.err != nil {
+		return nil, a.err
 	}
 	if c.slices {
-		a.nodes, a.err = c.fromSlices(ns, name, port)
-	} else {
-		a.nodes, a.err = c.fromEndpoints(ns, name, port)
+		return c.sliceNodes(&a.slices, port), nil
 	}
-	a.at = time.Now()
-	return a.nodes, a.err
+	return c.endpointNodes(&a.eps, port), nil
 }
 
 // get fetches a list from the API server into v; a rejected token read from token_file is
@@ -386,15 +393,15 @@ func portMatches(p k8sPort, want string) bool {
 	return strconv.Itoa(p.Port) == want
 }
 
-func (c *k8sCluster) fromEndpoints(ns, name, port string) ([]model.Node, error) {
-	var list k8sEndpointsList
+func (c *k8sCluster) fetchEndpoints(ns, name string, list *k8sEndpointsList) error {
 	q := url.Values{"fieldSelector": {"metadata.name=" + name}}
 	if c.labels != "" {
 		q.Set("labelSelector", c.labels)
 	}
-	if err := c.get("/api/v1/namespaces/"+url.PathEscape(ns)+"/endpoints", q, &list); err != nil {
-		return nil, err
-	}
+	return c.get("/api/v1/namespaces/"+url.PathEscape(ns)+"/endpoints", q, list)
+}
+
+func (c *k8sCluster) endpointNodes(list *k8sEndpointsList, port string) []model.Node {
 	var nodes []model.Node
 	for _, ep := range list.Items {
 		for _, s := range ep.Subsets {
@@ -408,7 +415,7 @@ func (c *k8sCluster) fromEndpoints(ns, name, port string) ([]model.Node, error) 
 			}
 		}
 	}
-	return nodes, nil
+	return nodes
 }
 
 type k8sSliceList struct {
@@ -424,12 +431,12 @@ type k8sSliceList struct {
 	} `json:"items"`
 }
 
-func (c *k8sCluster) fromSlices(ns, name, port string) ([]model.Node, error) {
-	var list k8sSliceList
+func (c *k8sCluster) fetchSlices(ns, name string, list *k8sSliceList) error {
 	q := url.Values{"labelSelector": {selector("kubernetes.io/service-name="+name, c.labels)}}
-	if err := c.get("/apis/discovery.k8s.io/v1/namespaces/"+url.PathEscape(ns)+"/endpointslices", q, &list); err != nil {
-		return nil, err
-	}
+	return c.get("/apis/discovery.k8s.io/v1/namespaces/"+url.PathEscape(ns)+"/endpointslices", q, list)
+}
+
+func (c *k8sCluster) sliceNodes(list *k8sSliceList, port string) []model.Node {
 	var nodes []model.Node
 	seen := map[string]bool{} // an address may be in two slices while they are rebalanced
 	for _, it := range list.Items {
@@ -453,5 +460,5 @@ func (c *k8sCluster) fromSlices(ns, name, port string) ([]model.Node, error) {
 			}
 		}
 	}
-	return nodes, nil
+	return nodes
 }

@@ -299,7 +299,7 @@ func (hc *h2Ctx) lookupNginx(name string) ([]byte, bool) {
 			if hc.r != nil {
 				cs = hc.r.TLS
 			}
-			return tlsVar(name, cs)
+			return hc.srv.tlsVar(name, cs)
 		}
 	}
 	return nil, false

@@ -302,7 +302,7 @@ func (rc *reqCtx) lookupNginx(name string) ([]byte, bool) {
 		}
 	default:
 		if isTLSVar(name) {
-			return tlsVar(name, rc.tlsState())
+			return rc.srv.tlsVar(name, rc.tlsState())
 		}
 	}
 	return nil, false

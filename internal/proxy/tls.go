@@ -5,6 +5,8 @@ import (
 	"crypto/sha1" //nolint:gosec // $ssl_client_fingerprint
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -131,8 +133,8 @@ var plainHTTPOnHTTPS = func() []byte {
 func isTLSVar(name string) bool { return name == "https" || strings.HasPrefix(name, "ssl_") }
 
 // tlsVar resolves nginx's $https and $ssl_* variables for a request on a TLS connection
-// (cs nil: plain HTTP, where they are empty or absent).
-func tlsVar(name string, cs *tls.ConnectionState) ([]byte, bool) {
+// (cs nil: plain HTTP, where they are empty or absent), in nginx's (OpenSSL's) formats.
+func (s *Server) tlsVar(name string, cs *tls.ConnectionState) ([]byte, bool) {
 	if name == "https" {
 		if cs == nil {
 			return []byte{}, true
@@ -152,44 +154,143 @@ func tlsVar(name string, cs *tls.ConnectionState) ([]byte, bool) {
 	case "ssl_protocol":
 		return []byte(tlsVersionName(cs.Version)), true
 	case "ssl_cipher":
-		return []byte(tls.CipherSuiteName(cs.CipherSuite)), true
+		return []byte(cipherName(cs.CipherSuite)), true
 	case "ssl_session_reused":
 		if cs.DidResume {
 			return []byte("r"), true
 		}
 		return []byte("."), true
 	case "ssl_client_verify":
-		switch {
-		case leaf == nil:
-			return []byte("NONE"), true
-		case len(cs.VerifiedChains) > 0:
-			return []byte("SUCCESS"), true
-		}
-		return []byte("FAILED:unable to verify the client certificate"), true
+		return []byte(s.clientVerify(cs)), true
 	}
 	if leaf == nil {
 		return nil, false
 	}
 	switch name {
 	case "ssl_client_s_dn":
-		return []byte(leaf.Subject.String()), true
+		return []byte(opensslDN(leaf.RawSubject)), true
 	case "ssl_client_i_dn":
-		return []byte(leaf.Issuer.String()), true
+		return []byte(opensslDN(leaf.RawIssuer)), true
 	case "ssl_client_serial":
-		return []byte(strings.ToUpper(leaf.SerialNumber.Text(16))), true
+		b := leaf.SerialNumber.Bytes()
+		if len(b) == 0 {
+			b = []byte{0}
+		}
+		return []byte(strings.ToUpper(hex.EncodeToString(b))), true
 	case "ssl_client_fingerprint":
 		sum := sha1.Sum(leaf.Raw) //nolint:gosec // nginx's $ssl_client_fingerprint is SHA-1
 		return []byte(hex.EncodeToString(sum[:])), true
 	case "ssl_client_v_start":
-		return []byte(leaf.NotBefore.UTC().Format("Jan  2 15:04:05 2006 GMT")), true
+		return []byte(leaf.NotBefore.UTC().Format(opensslTime)), true
 	case "ssl_client_v_end":
-		return []byte(leaf.NotAfter.UTC().Format("Jan  2 15:04:05 2006 GMT")), true
+		return []byte(leaf.NotAfter.UTC().Format(opensslTime)), true
 	case "ssl_client_raw_cert":
 		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}), true
 	case "ssl_client_escaped_cert":
-		return []byte(url.QueryEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw})))), true
+		esc := url.QueryEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw})))
+		return []byte(strings.ReplaceAll(esc, "+", "%20")), true // nginx escapes a space as %20
 	}
 	return nil, false
+}
+
+// opensslTime is OpenSSL's ASN1_TIME_print layout ("Nov  3 10:00:00 2026 GMT").
+const opensslTime = "Jan _2 15:04:05 2006 GMT"
+
+// clientVerify is $ssl_client_verify: SUCCESS, NONE, or FAILED:<reason>. With
+// skip_mtls_uri_regex the handshake does not verify: the ssl object's CA decides here.
+func (s *Server) clientVerify(cs *tls.ConnectionState) string {
+	if len(cs.PeerCertificates) == 0 {
+		return "NONE"
+	}
+	if len(cs.VerifiedChains) > 0 {
+		return "SUCCESS"
+	}
+	sni := cs.ServerName
+	if sni == "" {
+		sni = s.opts.FallbackSNI
+	}
+	if c := s.tlsStore().Lookup(sni); c != nil && c.Client != nil && c.Client.Verified(cs) {
+		return "SUCCESS"
+	}
+	return "FAILED:unable to verify the first certificate"
+}
+
+// opensslDN prints a distinguished name as nginx's $ssl_client_s_dn does (OpenSSL's
+// XN_FLAG_RFC2253): the RDNs of the certificate in reverse order, OpenSSL's short names.
+func opensslDN(raw []byte) string {
+	var seq pkix.RDNSequence
+	if _, err := asn1.Unmarshal(raw, &seq); err != nil {
+		return ""
+	}
+	var b strings.Builder
+	for i := len(seq) - 1; i >= 0; i-- {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		for j, atv := range seq[i] {
+			if j > 0 {
+				b.WriteByte('+')
+			}
+			name, ok := dnShortNames[atv.Type.String()]
+			if !ok {
+				name = atv.Type.String()
+			}
+			b.WriteString(name)
+			b.WriteByte('=')
+			b.WriteString(escapeDN(fmt.Sprint(atv.Value)))
+		}
+	}
+	return b.String()
+}
+
+var dnShortNames = map[string]string{
+	"2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O",
+	"2.5.4.11": "OU", "2.5.4.5": "serialNumber", "2.5.4.9": "street", "2.5.4.12": "title",
+	"2.5.4.4": "SN", "2.5.4.42": "GN", "2.5.4.43": "initials", "2.5.4.44": "generationQualifier",
+	"2.5.4.46": "dnQualifier", "2.5.4.65": "pseudonym", "2.5.4.17": "postalCode",
+	"1.2.840.113549.1.9.1": "emailAddress", "0.9.2342.19200300.100.1.25": "DC",
+	"0.9.2342.19200300.100.1.1": "UID",
+}
+
+// escapeDN escapes an attribute value as RFC 2253 requires.
+func escapeDN(v string) string {
+	var b strings.Builder
+	for i, r := range v {
+		switch {
+		case strings.ContainsRune(`,+"\<>;`, r),
+			i == 0 && (r == ' ' || r == '#'),
+			i == len(v)-1 && r == ' ':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// cipherName is the suite's OpenSSL name, as nginx's $ssl_cipher prints it (TLS 1.3 suites
+// have one name in both).
+func cipherName(id uint16) string {
+	if n, ok := opensslCiphers[id]; ok {
+		return n
+	}
+	return tls.CipherSuiteName(id)
+}
+
+var opensslCiphers = map[uint16]string{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256:       "ECDHE-ECDSA-AES128-GCM-SHA256",
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384:       "ECDHE-ECDSA-AES256-GCM-SHA384",
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256:         "ECDHE-RSA-AES128-GCM-SHA256",
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384:         "ECDHE-RSA-AES256-GCM-SHA384",
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: "ECDHE-ECDSA-CHACHA20-POLY1305",
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256:   "ECDHE-RSA-CHACHA20-POLY1305",
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA:          "ECDHE-ECDSA-AES128-SHA",
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA:          "ECDHE-ECDSA-AES256-SHA",
+	tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA:            "ECDHE-RSA-AES128-SHA",
+	tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA:            "ECDHE-RSA-AES256-SHA",
+	tls.TLS_RSA_WITH_AES_128_GCM_SHA256:               "AES128-GCM-SHA256",
+	tls.TLS_RSA_WITH_AES_256_GCM_SHA384:               "AES256-GCM-SHA384",
+	tls.TLS_RSA_WITH_AES_128_CBC_SHA:                  "AES128-SHA",
+	tls.TLS_RSA_WITH_AES_256_CBC_SHA:                  "AES256-SHA",
 }
 
 func tlsVersionName(v uint16) string {

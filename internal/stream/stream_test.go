@@ -159,14 +159,15 @@ func (p *slowPreread) Preread(c plugin.StreamCtx) {
 	}
 }
 
-// TestUDPSlowSetupBlocksNoOne: a session whose preread is slow (a limit-conn delay) holds up
-// only its own client's datagrams.
-func TestUDPSlowSetupBlocksNoOne(t *testing.T) {
+// udpEchoServer serves a stream route over UDP to an echo node, with the given plugins; it
+// returns the listener's address.
+func udpEchoServer(t *testing.T, plugins ...Plugin) string {
+	t.Helper()
 	echo, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer echo.Close()
+	t.Cleanup(func() { echo.Close() })
 	go func() {
 		buf := make([]byte, 512)
 		for {
@@ -184,16 +185,22 @@ func TestUDPSlowSetupBlocksNoOne(t *testing.T) {
 	}
 	rt := route(t, "u", RouteSpec{})
 	rt.Upstream = u
-	sp := slowPreread{delay: 1500 * time.Millisecond}
-	rt.Plugins = []Plugin{{Name: "slow", Preread: &sp}}
+	rt.Plugins = plugins
 	tbl := NewTable([]*Route{rt}, nil)
 	s, err := New(Options{UDP: []string{"127.0.0.1:0"}, Routes: func() *Table { return tbl }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Serve()
-	defer s.Shutdown(context.Background())
-	addr := s.Addrs()[0].String()
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	return s.Addrs()[0].String()
+}
+
+// TestUDPSlowSetupBlocksNoOne: a session whose preread is slow (a limit-conn delay) holds up
+// only its own client's datagrams.
+func TestUDPSlowSetupBlocksNoOne(t *testing.T) {
+	sp := &slowPreread{delay: 1500 * time.Millisecond}
+	addr := udpEchoServer(t, Plugin{Name: "slow", Preread: sp})
 
 	a, _ := net.Dial("udp", addr)
 	defer a.Close()
@@ -213,5 +220,34 @@ func TestUDPSlowSetupBlocksNoOne(t *testing.T) {
 	a.SetReadDeadline(time.Now().Add(3 * time.Second))
 	if n, err := a.Read(buf); err != nil || string(buf[:n]) != "slow" {
 		t.Fatalf("the slow client's datagram, queued during its setup: %q %v", buf[:n], err)
+	}
+}
+
+// panicOnce panics in its first preread.
+type panicOnce struct{ done atomic.Bool }
+
+func (p *panicOnce) Preread(plugin.StreamCtx) {
+	if p.done.CompareAndSwap(false, true) {
+		panic("plugin bug")
+	}
+}
+
+// TestUDPSessionPanicForgotten: a plugin panicking in a session's setup costs that datagram,
+// not the client's later ones.
+func TestUDPSessionPanicForgotten(t *testing.T) {
+	addr := udpEchoServer(t, Plugin{Name: "panic", Preread: &panicOnce{}})
+	c, _ := net.Dial("udp", addr)
+	defer c.Close()
+	buf := make([]byte, 64)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		c.Write([]byte("again"))
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if n, err := c.Read(buf); err == nil && string(buf[:n]) == "again" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("after a panicking setup the client's datagrams are never proxied")
+		}
 	}
 }

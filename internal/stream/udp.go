@@ -37,10 +37,11 @@ func (us *udpSession) touch() {
 	us.mu.Unlock()
 }
 
-func (us *udpSession) idleFor(d time.Duration) bool {
+// idleLeft is how long the session may still go without a datagram.
+func (us *udpSession) idleLeft(d time.Duration) time.Duration {
 	us.mu.Lock()
 	defer us.mu.Unlock()
-	return time.Since(us.last) >= d
+	return d - time.Since(us.last)
 }
 
 func (s *Server) udpLoop(uc *net.UDPConn) {
@@ -73,17 +74,21 @@ func (s *Server) udpLoop(uc *net.UDPConn) {
 			s.sessions.Add(1)
 			go func() {
 				defer s.sessions.Done()
+				// deferred before the recover: a panicking plugin must not leave the
+				// address mapped to a session nobody reads
+				defer func() {
+					mu.Lock()
+					if sessions[from] == us {
+						delete(sessions, from)
+					}
+					mu.Unlock()
+				}()
 				defer func() {
 					if r := recover(); r != nil {
 						s.log.Error("stream udp session panic", "remote", from.String(), "panic", r)
 					}
 				}()
 				s.udpSession(uc, local, from, us)
-				mu.Lock()
-				if sessions[from] == us {
-					delete(sessions, from)
-				}
-				mu.Unlock()
 			}()
 		}
 		mu.Unlock()
@@ -122,10 +127,11 @@ func (s *Server) udpSession(uc *net.UDPConn, local, from netip.AddrPort, us *udp
 		case <-replies:
 			return // the node's socket failed (e.g. refused)
 		case <-idle.C:
-			if us.idleFor(us.picked.idle) {
+			left := us.idleLeft(us.picked.idle)
+			if left <= 0 {
 				return
 			}
-			idle.Reset(us.picked.idle)
+			idle.Reset(left)
 		case <-us.done:
 			return
 		}
