@@ -8,6 +8,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/sluicegw/sluice/internal/expr"
 	"github.com/sluicegw/sluice/plugin"
@@ -46,6 +48,13 @@ type Instance struct {
 	headerFilter plugin.HeaderFilterer
 	bodyFilter   plugin.BodyFilterer
 	logger       plugin.Logger
+
+	// holds counts the long sessions (stream connections) using the instance: Close waits
+	// for the last one, so a session outliving its snapshot keeps working state (counters,
+	// log queues) until it ends.
+	holds     atomic.Int64
+	closing   atomic.Bool
+	closeOnce sync.Once
 }
 
 // Auth reports an authentication plugin (its consumer confs are credentials, never merged).
@@ -72,11 +81,31 @@ func (in *Instance) Phases() []string {
 	return out
 }
 
-// Close releases the plugin's resources when it implements plugin.Closer.
+// Close releases the plugin's resources when it implements plugin.Closer, at once or, while
+// sessions hold the instance, when the last one lets go.
 func (in *Instance) Close() {
-	if c, ok := in.Impl.(plugin.Closer); ok {
-		c.Close()
+	in.closing.Store(true)
+	if in.holds.Load() == 0 {
+		in.closeNow()
 	}
+}
+
+// Hold keeps the instance open for a session until the returned release is called.
+func (in *Instance) Hold() (release func()) {
+	in.holds.Add(1)
+	return func() {
+		if in.holds.Add(-1) == 0 && in.closing.Load() {
+			in.closeNow()
+		}
+	}
+}
+
+func (in *Instance) closeNow() {
+	in.closeOnce.Do(func() {
+		if c, ok := in.Impl.(plugin.Closer); ok {
+			c.Close()
+		}
+	})
 }
 
 // Meta is APISIX's `_meta` of a plugin conf.

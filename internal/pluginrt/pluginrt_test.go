@@ -353,3 +353,34 @@ func TestPreferRoute(t *testing.T) {
 		t.Errorf("global copy did not run for an unmatched request: %q", log)
 	}
 }
+
+// closeCounter counts Close calls.
+type closeCounter struct{ n int }
+
+func (c *closeCounter) Close() { c.n++ }
+
+// TestInstanceCloseWaitsForHolds: a retired instance a session still holds is closed when the
+// session lets go, once.
+func TestInstanceCloseWaitsForHolds(t *testing.T) {
+	impl := &closeCounter{}
+	in := NewInstance(&plugin.Definition{Name: "x"}, impl, FromRoute, "/apisix/stream_routes/1")
+	release := in.Hold()
+	in.Close()
+	if impl.n != 0 {
+		t.Fatalf("closed while held")
+	}
+	release()
+	if impl.n != 1 {
+		t.Fatalf("not closed when the last hold ended: %d", impl.n)
+	}
+	in.Hold()() // a late hold and release after the close
+	in.Close()
+	if impl.n != 1 {
+		t.Fatalf("closed %d times", impl.n)
+	}
+	plain := &closeCounter{}
+	NewInstance(&plugin.Definition{Name: "y"}, plain, FromRoute, "").Close()
+	if plain.n != 1 {
+		t.Fatalf("an instance nobody holds is not closed at once")
+	}
+}

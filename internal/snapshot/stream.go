@@ -155,7 +155,7 @@ func (b *builder) streamPlugins(o *object, d *streamRouteDoc) ([]stream.Plugin, 
 		case cp.in == nil:
 			continue
 		}
-		sp := stream.Plugin{Name: name}
+		sp := stream.Plugin{Name: name, Hold: cp.in.Hold}
 		sp.Preread, _ = cp.in.Impl.(plugin.StreamPrereader)
 		sp.Log, _ = cp.in.Impl.(plugin.StreamLogger)
 		if sp.Preread == nil && sp.Log == nil {

@@ -279,8 +279,14 @@ func (s *Server) serveTCP(c net.Conn, l Listen) {
 }
 
 // preread runs the route's plugins' preread phases; false when one closed the connection.
+// The plugins stay open until the log phase, whatever the snapshots do meanwhile.
 func (s *Server) preread(sc *ctx) bool {
 	sc.prereadRan = true
+	for _, p := range sc.route.Plugins {
+		if p.Hold != nil {
+			sc.releases = append(sc.releases, p.Hold())
+		}
+	}
 	for _, p := range sc.route.Plugins {
 		if p.Preread == nil {
 			continue
@@ -293,11 +299,17 @@ func (s *Server) preread(sc *ctx) bool {
 	return true
 }
 
-// logPhase runs the log phases once the session is over.
+// logPhase runs the log phases once the session is over, then lets the plugins go.
 func (s *Server) logPhase(sc *ctx) {
 	if !sc.prereadRan {
 		return
 	}
+	defer func() {
+		for _, release := range sc.releases {
+			release()
+		}
+		sc.releases = nil
+	}()
 	for _, p := range sc.route.Plugins {
 		if p.Log != nil {
 			p.Log.StreamLog(sc)
@@ -422,6 +434,7 @@ type ctx struct {
 	status        int
 	exited        bool
 	prereadRan    bool
+	releases      []func()      // the plugins' holds, let go after the log phase
 	upstreamAddr  string        // the last node tried
 	connected     time.Duration // until the node accepted; 0: never
 	received      int64         // bytes from the client

@@ -35,6 +35,9 @@ type Plugin struct {
 	Name    string
 	Preread plugin.StreamPrereader // nil when the plugin has no preread phase
 	Log     plugin.StreamLogger    // nil when it has no log phase
+	// Hold, when set, keeps the instance open for a session (it may outlive the snapshot
+	// that compiled it); the session calls the release it returns when it ends.
+	Hold func() (release func())
 }
 
 // RouteSpec is what a stream route matches on, as the Admin API stores it.
