@@ -68,6 +68,10 @@ func (s *Server) udpLoop(uc *net.UDPConn) {
 		}
 		mu.Lock()
 		us := sessions[from]
+		if us == nil && s.table().Match(from.Addr(), local.Addr(), int(local.Port()), "") == nil {
+			mu.Unlock()
+			continue // no route takes it: dropped without setting a session up
+		}
 		if us == nil {
 			us = &udpSession{in: make(chan []byte, udpQueue), done: make(chan struct{}), last: time.Now()}
 			sessions[from] = us
