@@ -190,7 +190,7 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 		}
 	}
 	if addr := cfg.StatusAddr(); addr != "" && n.snapshots != nil {
-		if err := n.serveHTTP("status", addr, control.Status(n.readiness())); err != nil {
+		if err := n.serveHTTP("status", addr, control.Status(n.readiness(ctx))); err != nil {
 			return nil, err
 		}
 	}
@@ -261,14 +261,19 @@ func (n *Node) openStore(ctx context.Context, dataDir, configPath string) error 
 
 // readiness is closed once the node serves a configuration: the first snapshot, and in
 // API-driven standalone mode also the first push (before it, nothing is configured).
-func (n *Node) readiness() <-chan struct{} {
+func (n *Node) readiness(ctx context.Context) <-chan struct{} {
 	if n.pushed == nil {
 		return n.snapshots.Ready()
 	}
 	ready := make(chan struct{})
 	go func() {
-		<-n.pushed.Pushed()
-		<-n.snapshots.Ready()
+		for _, ch := range []<-chan struct{}{n.pushed.Pushed(), n.snapshots.Ready()} {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return // the node stops before its first push
+			}
+		}
 		close(ready)
 	}()
 	return ready
