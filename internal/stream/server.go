@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluicegw/sluice/internal/proxyproto"
 	sltls "github.com/sluicegw/sluice/internal/tls"
 	"github.com/sluicegw/sluice/internal/upstream"
 	"github.com/sluicegw/sluice/plugin"
@@ -229,7 +230,7 @@ func (s *Server) serveTCP(c net.Conn, l Listen) {
 	client := c
 	if l.ProxyProtocol {
 		_ = c.SetReadDeadline(time.Now().Add(handshakeTimeout))
-		pc, src, err := readProxyHeader(c)
+		pc, src, err := proxyproto.Read(c)
 		if err != nil {
 			s.log.Warn("stream: bad PROXY protocol header", "remote", c.RemoteAddr().String(), "error", err)
 			return

@@ -1,4 +1,7 @@
-package stream
+// Package proxyproto reads and writes the PROXY protocol header (haproxy's
+// proxy-protocol.txt, versions 1 and 2), as nginx's `listen ... proxy_protocol` and
+// `proxy_protocol on` do: the header's source address is the client's.
+package proxyproto
 
 import (
 	"bufio"
@@ -13,14 +16,12 @@ import (
 	"strings"
 )
 
-// The PROXY protocol (haproxy's proxy-protocol.txt), versions 1 and 2, as nginx's listen
-// ... proxy_protocol reads it: the header's source address becomes the client's.
-
 var proxyV2Sig = []byte("\r\n\r\n\x00\r\nQUIT\n")
 
-// readProxyHeader reads the header from c and returns a connection that reads what follows
-// it, and the source address (invalid for a v2 LOCAL or an "UNKNOWN" header).
-func readProxyHeader(c net.Conn) (net.Conn, netip.AddrPort, error) {
+// Read reads the header from c and returns a connection that reads what follows it, and the
+// source address (invalid for a v2 LOCAL or an "UNKNOWN" header). The caller bounds it with a
+// read deadline.
+func Read(c net.Conn) (net.Conn, netip.AddrPort, error) {
 	br := bufio.NewReaderSize(c, 256)
 	head, err := br.Peek(len(proxyV2Sig))
 	if err != nil {
@@ -110,3 +111,33 @@ type bufferedConn struct {
 }
 
 func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// AppendV1 appends a v1 header for a connection from src to dst (nginx's proxy_protocol on,
+// toward an upstream).
+func AppendV1(b []byte, src, dst netip.AddrPort) []byte {
+	fam := "TCP4"
+	if src.Addr().Unmap().Is6() || dst.Addr().Unmap().Is6() {
+		fam = "TCP6"
+		src = netip.AddrPortFrom(as16(src.Addr()), src.Port())
+		dst = netip.AddrPortFrom(as16(dst.Addr()), dst.Port())
+	} else {
+		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+		dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
+	}
+	b = append(b, "PROXY "+fam+" "...)
+	b = src.Addr().AppendTo(b)
+	b = append(b, ' ')
+	b = dst.Addr().AppendTo(b)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, uint64(src.Port()), 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, uint64(dst.Port()), 10)
+	return append(b, "\r\n"...)
+}
+
+func as16(a netip.Addr) netip.Addr {
+	if a.Is4() {
+		return netip.AddrFrom16(a.As16())
+	}
+	return a
+}
