@@ -79,7 +79,13 @@ func (n *Node) startDataPlane(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("nginx_config.http.real_ip_recursive: %w", err)
 	}
+	pp, err := cfg.ProxyProtocol()
+	if err != nil {
+		return err
+	}
 	o := proxy.Options{
+		PPAddr:                  pp.HTTPAddr,
+		PPTLSAddr:               pp.HTTPSAddr,
 		AccessLog:               n.access,
 		MaxBodyBytes:            maxBody,
 		Addrs:                   cfg.ProxyAddrs(),
@@ -146,6 +152,10 @@ func (n *Node) listenStream() error {
 	if err != nil {
 		return err
 	}
+	pp, err := n.cfg.ProxyProtocol()
+	if err != nil {
+		return err
+	}
 	if n.cfg.StreamMode() && len(tcp)+len(udp) == 0 {
 		n.log.Warn("proxy_mode has stream but apisix.stream_proxy lists no tcp or udp address: no stream listener")
 	}
@@ -153,12 +163,13 @@ func (n *Node) listenStream() error {
 		return nil
 	}
 	o := stream.Options{
-		Routes: func() *stream.Table { return n.snapshots.Load().Stream },
-		Certs:  func() *sltls.Store { return n.snapshots.Load().TLS },
-		Logger: n.log.With("component", "stream"),
+		PPToUpstream: pp.TCPToUpstream,
+		Routes:       func() *stream.Table { return n.snapshots.Load().Stream },
+		Certs:        func() *sltls.Store { return n.snapshots.Load().TLS },
+		Logger:       n.log.With("component", "stream"),
 	}
 	for _, l := range tcp {
-		o.TCP = append(o.TCP, stream.Listen{Addr: l.Addr, TLS: l.TLS, ProxyProtocol: l.ProxyProtocol})
+		o.TCP = append(o.TCP, stream.Listen{Addr: l.Addr, TLS: l.TLS, ProxyProtocol: l.ProxyProtocol || pp.TCP})
 	}
 	for _, l := range udp {
 		o.UDP = append(o.UDP, l.Addr)

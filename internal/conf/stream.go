@@ -132,3 +132,41 @@ func port(s string) (int, error) {
 	}
 	return p, nil
 }
+
+// ProxyProtocol is apisix.proxy_protocol: HTTP (and HTTPS) ports whose clients send a PROXY
+// protocol header first, and the stream listeners' PROXY protocol both ways.
+type ProxyProtocol struct {
+	HTTPAddr, HTTPSAddr string // "" when not set
+	TCP                 bool   // enable_tcp_pp: every stream tcp listener expects a header
+	TCPToUpstream       bool   // enable_tcp_pp_to_upstream: stream sessions send one to the node
+}
+
+// ProxyProtocol reads apisix.proxy_protocol.
+func (c *Config) ProxyProtocol() (ProxyProtocol, error) {
+	var pp ProxyProtocol
+	m, ok := c.Apisix.Extra["proxy_protocol"].(map[string]any)
+	if !ok {
+		return pp, nil
+	}
+	for key, dst := range map[string]*string{"listen_http_port": &pp.HTTPAddr, "listen_https_port": &pp.HTTPSAddr} {
+		v, set := m[key]
+		if !set || v == nil {
+			continue
+		}
+		addrs, err := streamAddrs(v)
+		if err != nil || len(addrs) != 1 {
+			return pp, fmt.Errorf("apisix.proxy_protocol.%s: expected a port", key)
+		}
+		*dst = addrs[0]
+	}
+	for key, dst := range map[string]*bool{"enable_tcp_pp": &pp.TCP, "enable_tcp_pp_to_upstream": &pp.TCPToUpstream} {
+		if v, set := m[key]; set {
+			b, ok := v.(bool)
+			if !ok {
+				return pp, fmt.Errorf("apisix.proxy_protocol.%s: expected a boolean", key)
+			}
+			*dst = b
+		}
+	}
+	return pp, nil
+}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 )
 
 // configProviders are the config_provider values each role accepts (apisix/cli/schema.lua and
@@ -27,6 +28,9 @@ func (c *Config) Validate() error {
 	c.checkListeners(p)
 	if _, _, err := c.streamProxy(); err != nil {
 		p.fail(err.Path, "%s", err.Msg)
+	}
+	if _, err := c.ProxyProtocol(); err != nil {
+		p.fail("apisix.proxy_protocol", "%s", strings.TrimPrefix(err.Error(), "apisix.proxy_protocol."))
 	}
 
 	role, provider := c.Deployment.Role, c.ConfigProvider()

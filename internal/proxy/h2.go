@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -68,7 +69,7 @@ func (s *Server) serveH2(tc *trackedConn, c net.Conn) {
 		return
 	}
 	opts := s.h2.opts
-	opts.Context = context.WithValue(context.Background(), connKey{}, c)
+	opts.Context = context.WithValue(context.Background(), connKey{}, tc)
 	s.h2.srv.ServeConn(c, &opts)
 }
 
@@ -88,9 +89,13 @@ func (s *Server) sniffPreface(tc *trackedConn) (h2 bool, err error) {
 	if d := s.opts.ClientHeaderTimeout; d > 0 {
 		_ = tc.Conn.SetReadDeadline(time.Now().Add(d))
 	}
+	var r io.Reader = tc.Conn
+	if tc.ppConn != nil {
+		r = tc.ppConn // what follows the PROXY protocol header
+	}
 	n, h2 := 0, true
 	for h2 && n < len(clientPreface) {
-		m, err := tc.Conn.Read(tc.peekBuf[n:])
+		m, err := r.Read(tc.peekBuf[n:])
 		n += m
 		h2 = strings.HasPrefix(clientPreface, b2s(tc.peekBuf[:n]))
 		if err != nil && (h2 || n == 0) {

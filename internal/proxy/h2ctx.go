@@ -41,6 +41,8 @@ type h2Ctx struct {
 
 	addrs  clientAddrs
 	scheme string
+	// ppSrc: the PROXY protocol header's source of the connection (invalid without one)
+	ppSrc netip.AddrPort
 	// h3: an HTTP/3 request; quic-go has no send_timeout of its own, the writes arm it
 	h3      bool
 	args    *fasthttp.Args // parsed on the first arg_* lookup (queryArgs)
@@ -293,6 +295,8 @@ func (hc *h2Ctx) lookupNginx(name string) ([]byte, bool) {
 		if n := hc.attempt.Current(); n != nil {
 			return strconv.AppendInt(hc.balancerPortBuf[:0], int64(n.Port), 10), true
 		}
+	case "proxy_protocol_addr", "proxy_protocol_port":
+		return ppVar(name, hc.ppSrc, hc.realIPBuf[:0])
 	default:
 		if isTLSVar(name) {
 			var cs *tls.ConnectionState

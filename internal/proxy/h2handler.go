@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 
@@ -45,7 +46,17 @@ func (s *Server) handleHTTP2(rw http.ResponseWriter, r *http.Request) {
 			realIP[i] = s2b(v)
 		}
 	}
+	if s.realIPPP {
+		realIP = nil // the PROXY protocol header's source, below
+	}
 	hc.addrs = newClientAddrs(&s.trusted, peer, local, realIP, s.opts.RealIPRecursive)
+	hc.ppSrc = netip.AddrPort{}
+	if tc, ok := r.Context().Value(connKey{}).(*trackedConn); ok && tc.ppSrc.IsValid() {
+		hc.ppSrc = tc.ppSrc
+		if s.realIPPP && hc.addrs.trusted {
+			hc.addrs.remote, hc.addrs.realPort = tc.ppSrc.Addr().Unmap(), portOverride{port: tc.ppSrc.Port(), set: true}
+		}
+	}
 	if st == 0 && !hc.normalize() {
 		st = http.StatusBadRequest
 	}

@@ -32,6 +32,9 @@ func (s *Server) handleHTTP1(fc *fasthttp.RequestCtx) {
 			tc.addrsSet = true
 		}
 		rc.setAddrs(&tc.addrs, &fc.Request.Header)
+		if s.realIPPP && rc.trusted && tc.ppSrc.IsValid() {
+			rc.remote, rc.realPort = tc.ppSrc.Addr().Unmap(), portOverride{port: tc.ppSrc.Port(), set: true}
+		}
 	} else {
 		rc.initAddrs(fc.RemoteAddr(), fc.LocalAddr(), &fc.Request.Header)
 	}

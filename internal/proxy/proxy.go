@@ -59,6 +59,10 @@ type Options struct {
 	// TLSAddrs are the HTTPS listeners (apisix.ssl.listen): TLS with the certificate of
 	// the client's SNI from the snapshot's ssl objects, then HTTP/1.1 or, by ALPN, HTTP/2.
 	TLSAddrs []string
+	// PPAddr and PPTLSAddr are apisix.proxy_protocol's listen_http_port and
+	// listen_https_port: their clients send a PROXY protocol header first, whose source is
+	// $proxy_protocol_addr (and $remote_addr with real_ip_header proxy_protocol). "" for none.
+	PPAddr, PPTLSAddr string
 	// HTTP3Addrs are the HTTPS listeners with enable_http3: HTTP/3 (QUIC) on the same UDP
 	// port, with the same certificates, routes and plugins as HTTP/2.
 	HTTP3Addrs []string
@@ -137,7 +141,7 @@ type Server struct {
 	h1        *fasthttp.Server
 	h2        *h2Engine
 	listeners []net.Listener
-	tlsLns    map[net.Listener]bool // the HTTPS ones
+	lnKinds   map[net.Listener]listenerKind
 	tlsConf   *tls.Config
 	h3        *http3.Server
 	h3Conns   []net.PacketConn
@@ -149,6 +153,7 @@ type Server struct {
 	realIPKey   []byte
 	realIPCanon string // real_ip_header as net/http keys it (HTTP/2)
 	realIPXFF   bool
+	realIPPP    bool   // real_ip_header proxy_protocol: the header's source is $remote_addr
 	hostname    string // $hostname
 
 	// Connection tracking for the graceful drain. The mutex is taken per connection
@@ -204,26 +209,30 @@ func Listen(o Options) (*Server, error) {
 		ExpectHandler: s.handleExpect,
 	}
 	s.h2 = newH2Engine(s)
-	s.tlsLns = map[net.Listener]bool{}
+	s.lnKinds = map[net.Listener]listenerKind{}
 	s.tlsConf = &tls.Config{GetConfigForClient: s.configForClient}
-	listen := func(addr string, secure bool) error {
+	s.realIPPP = strings.EqualFold(o.RealIPHeader, "proxy_protocol")
+	listen := func(addr string, kind listenerKind) error {
 		ln, err := net.Listen(network(addr), addr)
 		if err != nil {
 			s.closeListeners()
 			return fmt.Errorf("proxy listen %s: %w", addr, err)
 		}
 		s.listeners = append(s.listeners, ln)
-		s.tlsLns[ln] = secure
+		s.lnKinds[ln] = kind
 		return nil
 	}
-	for _, addr := range o.Addrs {
-		if err := listen(addr, false); err != nil {
-			return nil, err
-		}
-	}
-	for _, addr := range o.TLSAddrs {
-		if err := listen(addr, true); err != nil {
-			return nil, err
+	for _, l := range []struct {
+		addrs []string
+		kind  listenerKind
+	}{
+		{o.Addrs, listenerKind{}}, {o.TLSAddrs, listenerKind{tls: true}},
+		{nonEmpty(o.PPAddr), listenerKind{pp: true}}, {nonEmpty(o.PPTLSAddr), listenerKind{tls: true, pp: true}},
+	} {
+		for _, addr := range l.addrs {
+			if err := listen(addr, l.kind); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if len(o.HTTP3Addrs) > 0 {
@@ -249,6 +258,16 @@ func Listen(o Options) (*Server, error) {
 
 // udpNetwork is network for UDP.
 func udpNetwork(addr string) string { return "udp" + strings.TrimPrefix(network(addr), "tcp") }
+
+// listenerKind is what a proxy listener's clients speak first: TLS, a PROXY protocol header.
+type listenerKind struct{ tls, pp bool }
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
 
 func maxBody(n int64) int {
 	if n <= 0 || n > int64(^uint(0)>>1) {
@@ -335,11 +354,15 @@ func (s *Server) acceptLoop(ln net.Listener) error {
 			return fmt.Errorf("proxy accept %s: %w", ln.Addr(), err)
 		}
 		backoff = 0
+		kind := s.lnKinds[ln]
 		var tlsConn *tls.Conn
-		if s.tlsLns[ln] {
+		if kind.tls && !kind.pp {
 			tlsConn = tls.Server(c, s.tlsConf)
 		}
 		tc := s.track(c, tlsConn)
+		if tc != nil && kind.pp {
+			tc.ppTLS, tc.ppWant = kind.tls, true
+		}
 		if tc == nil {
 			c.Close() // draining
 			continue
@@ -364,6 +387,9 @@ func (s *Server) serveConn(tc *trackedConn) {
 			s.log.Error("proxy connection panic", "remote", tc.RemoteAddr().String(), "panic", r)
 		}
 	}()
+	if tc.ppWant && !s.readPP(tc) {
+		return
+	}
 	if tc.tls != nil {
 		s.serveTLS(tc)
 		return
@@ -444,10 +470,17 @@ func (s *Server) closeListeners() {
 type trackedConn struct {
 	net.Conn
 	// tls is the TLS layer over Conn on an HTTPS listener (nil on a plain one): Read, Write
-	// and Close go through it, deadlines to Conn.
-	tls   *tls.Conn
-	state atomic.Int32 // fasthttp.ConnState
-	reqs  atomic.Int64 // requests served on it (stub_status "requests")
+	// and Close go through it, deadlines to Conn. Set before the connection is published,
+	// except on a PROXY protocol listener, where the connection's goroutine sets it after
+	// the header (only that goroutine reads it).
+	tls *tls.Conn
+	// PROXY protocol listeners: ppWant until the header is read; ppConn reads what follows
+	// it; ppSrc is its source address ($proxy_protocol_addr).
+	ppWant, ppTLS bool
+	ppConn        net.Conn
+	ppSrc         netip.AddrPort
+	state         atomic.Int32 // fasthttp.ConnState
+	reqs          atomic.Int64 // requests served on it (stub_status "requests")
 	// sawLF: a line feed arrived since the connection last went idle, so an oversized head
 	// is 431 (fields), not 414 (request line). Touched only by the connection's goroutine.
 	sawLF bool
@@ -506,6 +539,8 @@ func (tc *trackedConn) Read(p []byte) (n int, err error) {
 	case len(tc.peeked) > 0:
 		n = copy(p, tc.peeked)
 		tc.peeked = tc.peeked[n:]
+	case tc.ppConn != nil:
+		n, err = tc.ppConn.Read(p)
 	default:
 		n, err = tc.Conn.Read(p)
 	}

@@ -169,8 +169,8 @@ func (rc *reqCtx) initAddrs(peer, local net.Addr, h *fasthttp.RequestHeader) {
 func (rc *reqCtx) setAddrs(a *connAddrs, h *fasthttp.RequestHeader) {
 	rc.peer, rc.local, rc.peerUnix, rc.trusted = a.peer, a.local, a.peerUnix, a.trusted
 	rc.remote = rc.peer.Addr()
-	if !rc.trusted || h == nil {
-		return
+	if !rc.trusted || h == nil || rc.srv.realIPPP {
+		return // real_ip_header proxy_protocol: handleHTTP1 takes the header's source
 	}
 	s := rc.srv
 	var ip netip.Addr
@@ -299,6 +299,10 @@ func (rc *reqCtx) lookupNginx(name string) ([]byte, bool) {
 	case "balancer_port":
 		if n := rc.attempt.Current(); n != nil {
 			return strconv.AppendInt(rc.balancerPortBuf[:0], int64(n.Port), 10), true
+		}
+	case "proxy_protocol_addr", "proxy_protocol_port":
+		if tc, ok := rc.fc.Conn().(*trackedConn); ok {
+			return ppVar(name, tc.ppSrc, rc.realIPBuf[:0])
 		}
 	default:
 		if isTLSVar(name) {

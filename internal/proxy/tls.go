@@ -11,11 +11,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/sluicegw/sluice/internal/proxyproto"
 	sltls "github.com/sluicegw/sluice/internal/tls"
 )
 
@@ -41,6 +43,38 @@ func (s *Server) configForClient(h *tls.ClientHelloInfo) (*tls.Config, error) {
 		return nil, fmt.Errorf("%w: %s", sltls.ErrNoCertificate, name)
 	}
 	return c.Config, nil
+}
+
+// readPP reads the PROXY protocol header of a connection on a proxy_protocol listener within
+// client_header_timeout, then sets up TLS on what follows for the HTTPS one. A connection
+// without a valid header is closed, as nginx does.
+func (s *Server) readPP(tc *trackedConn) bool {
+	_ = tc.Conn.SetReadDeadline(time.Now().Add(s.opts.ClientHeaderTimeout))
+	pc, src, err := proxyproto.Read(tc.Conn)
+	if err != nil {
+		s.log.Debug("broken header: PROXY protocol", "remote", tc.RemoteAddr().String(), "error", err)
+		tc.closeNow()
+		return false
+	}
+	_ = tc.Conn.SetReadDeadline(time.Time{})
+	tc.ppWant, tc.ppSrc = false, src
+	if tc.ppTLS {
+		tc.tls = tls.Server(pc, s.tlsConf)
+	} else {
+		tc.ppConn = pc
+	}
+	return true
+}
+
+// ppVar resolves $proxy_protocol_addr and $proxy_protocol_port.
+func ppVar(name string, src netip.AddrPort, buf []byte) ([]byte, bool) {
+	if !src.IsValid() {
+		return nil, false
+	}
+	if name == "proxy_protocol_addr" {
+		return src.Addr().Unmap().AppendTo(buf[:0]), true
+	}
+	return strconv.AppendUint(buf[:0], uint64(src.Port()), 10), true
 }
 
 // helloRemote is the client's address for logs (a QUIC handshake has no net.Conn).

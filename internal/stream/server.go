@@ -34,6 +34,9 @@ type Options struct {
 	// Routes is the current route table (one atomic load per connection); nil or a nil
 	// table closes every connection.
 	Routes func() *Table
+	// PPToUpstream sends a PROXY protocol v1 header with the client's address to the node
+	// first (apisix.proxy_protocol.enable_tcp_pp_to_upstream).
+	PPToUpstream bool
 	// Certs is the current certificate store of TLS listeners.
 	Certs  func() *sltls.Store
 	Logger *slog.Logger
@@ -276,6 +279,13 @@ func (s *Server) serveTCP(c net.Conn, l Listen) {
 		return
 	}
 	defer s.untrack(nc)
+	if s.o.PPToUpstream {
+		_ = nc.SetWriteDeadline(time.Now().Add(node.idle))
+		if _, err := nc.Write(proxyproto.AppendV1(nil, sc.remote, sc.local)); err != nil {
+			s.log.Error("stream: PROXY protocol header to the node", "node", sc.upstreamAddr, "error", err)
+			return
+		}
+	}
 	sc.received, sc.sent = pipe(client, nc, node.idle)
 }
 
