@@ -58,7 +58,6 @@ func TestProxyProtocol(t *testing.T) {
 	}
 }
 
-
 func TestAppendV1(t *testing.T) {
 	for _, tc := range []struct{ src, dst, want string }{
 		{"192.0.2.1:5555", "127.0.0.1:9100", "PROXY TCP4 192.0.2.1 127.0.0.1 5555 9100\r\n"},
