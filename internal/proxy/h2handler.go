@@ -30,14 +30,15 @@ func (s *Server) handleHTTP2(rw http.ResponseWriter, r *http.Request) {
 	}
 	hc.h3 = r.ProtoMajor == 3
 	var peer, local net.Addr
-	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
-		peer, local = c.RemoteAddr(), c.LocalAddr()
+	tc, _ := r.Context().Value(connKey{}).(*trackedConn)
+	if tc != nil {
+		peer, local = tc.RemoteAddr(), tc.LocalAddr()
 	} else { // HTTP/3: quic-go puts the connection's addresses in the context
 		local, _ = r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 		peer, _ = r.Context().Value(http3.RemoteAddrContextKey).(net.Addr)
 	}
 	var realIP [][]byte
-	if vs := r.Header[s.realIPCanon]; len(vs) > 0 {
+	if vs := r.Header[s.realIPCanon]; len(vs) > 0 && !s.realIPPP {
 		if !s.realIPXFF {
 			vs = vs[:1] // nginx reads every line of X-Forwarded-For only
 		}
@@ -46,14 +47,12 @@ func (s *Server) handleHTTP2(rw http.ResponseWriter, r *http.Request) {
 			realIP[i] = s2b(v)
 		}
 	}
-	if s.realIPPP {
-		realIP = nil // the PROXY protocol header's source, below
-	}
 	hc.addrs = newClientAddrs(&s.trusted, peer, local, realIP, s.opts.RealIPRecursive)
 	hc.ppSrc = netip.AddrPort{}
-	if tc, ok := r.Context().Value(connKey{}).(*trackedConn); ok && tc.ppSrc.IsValid() {
+	if tc != nil && tc.ppSrc.IsValid() {
 		hc.ppSrc = tc.ppSrc
 		if s.realIPPP && hc.addrs.trusted {
+			// real_ip_header proxy_protocol: the header's source is $remote_addr
 			hc.addrs.remote, hc.addrs.realPort = tc.ppSrc.Addr().Unmap(), portOverride{port: tc.ppSrc.Port(), set: true}
 		}
 	}

@@ -359,10 +359,7 @@ func (s *Server) acceptLoop(ln net.Listener) error {
 		if kind.tls && !kind.pp {
 			tlsConn = tls.Server(c, s.tlsConf)
 		}
-		tc := s.track(c, tlsConn)
-		if tc != nil && kind.pp {
-			tc.ppTLS, tc.ppWant = kind.tls, true
-		}
+		tc := s.track(c, tlsConn, kind)
 		if tc == nil {
 			c.Close() // draining
 			continue
@@ -569,8 +566,8 @@ func (tc *trackedConn) Close() error {
 // does not read (the drain closes connections under connMu).
 func (tc *trackedConn) closeNow() { _ = tc.Conn.Close() }
 
-func (s *Server) track(c net.Conn, tlsConn *tls.Conn) *trackedConn {
-	tc := &trackedConn{Conn: c, tls: tlsConn}
+func (s *Server) track(c net.Conn, tlsConn *tls.Conn, kind listenerKind) *trackedConn {
+	tc := &trackedConn{Conn: c, tls: tlsConn, ppWant: kind.pp, ppTLS: kind.pp && kind.tls}
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
 	if s.draining.Load() {

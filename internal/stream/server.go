@@ -279,13 +279,6 @@ func (s *Server) serveTCP(c net.Conn, l Listen) {
 		return
 	}
 	defer s.untrack(nc)
-	if s.o.PPToUpstream {
-		_ = nc.SetWriteDeadline(time.Now().Add(node.idle))
-		if _, err := nc.Write(proxyproto.AppendV1(nil, sc.remote, sc.local)); err != nil {
-			s.log.Error("stream: PROXY protocol header to the node", "node", sc.upstreamAddr, "error", err)
-			return
-		}
-	}
 	sc.received, sc.sent = pipe(client, nc, node.idle)
 }
 
@@ -363,6 +356,15 @@ func (s *Server) dial(u *upstream.Upstream, sc *ctx) (*picked, net.Conn, error) 
 		}
 		d := net.Dialer{Timeout: t.Connect}
 		nc, err := d.Dial("tcp", n.Addr)
+		if err == nil && s.o.PPToUpstream {
+			// in clear, before any TLS, as nginx's proxy_protocol on
+			_ = nc.SetWriteDeadline(time.Now().Add(t.Connect))
+			if _, err = nc.Write(proxyproto.AppendV1(nil, sc.remote, sc.local)); err != nil {
+				nc.Close()
+			} else {
+				_ = nc.SetWriteDeadline(time.Time{})
+			}
+		}
 		if err == nil && u.Scheme() == "tls" {
 			cfg := u.TLSConfig().Clone()
 			cfg.ServerName = n.Host

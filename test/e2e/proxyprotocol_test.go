@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -84,6 +85,58 @@ func TestProxyProtocolToStreamUpstream(t *testing.T) {
 	eventually(t, "PROXY header to the node", func() error {
 		got, err := roundTrip(tcpDialer(plain), "hi")
 		if err != nil || !strings.HasPrefix(got, "PROXY TCP4 127.0.0.1 127.0.0.1 ") || !strings.HasSuffix(got, fmt.Sprintf(" %d|hi", plain)) {
+			return fmt.Errorf("%q %v", got, err)
+		}
+		return nil
+	})
+}
+
+// TestProxyProtocolToTLSStreamUpstream: the header goes in clear before the TLS handshake
+// with a scheme tls node, as nginx sends it.
+func TestProxyProtocolToTLSStreamUpstream(t *testing.T) {
+	certPEM, keyPEM := selfSigned(t, "node.test")
+	cert, err := tls.X509KeyPair([]byte(certPEM), []byte(keyPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				header := make([]byte, 0, 128)
+				one := make([]byte, 1)
+				for len(header) < 128 { // the clear-text header, byte by byte up to its LF
+					if _, err := c.Read(one); err != nil {
+						return
+					}
+					header = append(header, one[0])
+					if one[0] == '\n' {
+						break
+					}
+				}
+				tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
+				line, _ := bufio.NewReader(tc).ReadString('\n')
+				fmt.Fprintf(tc, "%s|%s", strings.TrimSpace(string(header)), line)
+			}()
+		}
+	}()
+	p := newPorts(t)
+	plain, tlsPort, pp, udp := freePort(t), freePort(t), freePort(t), freePort(t)
+	cfg := strings.Replace(streamConfig(p, plain, tlsPort, pp, udp), "apisix:\n", "apisix:\n  proxy_protocol:\n    enable_tcp_pp_to_upstream: true\n", 1)
+	n := startNode(t, p, cfg, "")
+	put(t, n, "/stream_routes/up", fmt.Sprintf(`{"upstream":{"type":"roundrobin","scheme":"tls","nodes":{"%s":1}}}`, ln.Addr()))
+	eventually(t, "PROXY header before TLS to the node", func() error {
+		got, err := roundTrip(tcpDialer(plain), "hi")
+		if err != nil || !strings.HasPrefix(got, "PROXY TCP4 127.0.0.1 127.0.0.1 ") || !strings.HasSuffix(got, "|hi") {
 			return fmt.Errorf("%q %v", got, err)
 		}
 		return nil
