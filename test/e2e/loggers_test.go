@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -367,27 +368,20 @@ func TestLoggerTCPUDPSyslog(t *testing.T) {
 // channel (a syslog server, for instance); it closes with the test.
 func lineListener(t *testing.T) (port int, lines <-chan string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	ch := make(chan string, 16)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					ch <- sc.Text()
-				}
-			}()
+	addr := serveTCP(t, func(c net.Conn) {
+		sc := bufio.NewScanner(c)
+		for sc.Scan() {
+			ch <- sc.Text()
 		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port, ch
+	})
+	return addr2port(addr), ch
+}
+
+func addr2port(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return n
 }
 
 // TestLoggerFileRotate: file-logger appends JSON lines, follows a rename (rotation) and a

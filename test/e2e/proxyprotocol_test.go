@@ -57,31 +57,17 @@ func TestProxyProtocolHTTP(t *testing.T) {
 // TestProxyProtocolToStreamUpstream: enable_tcp_pp_to_upstream sends the client's address to
 // the node in a PROXY protocol v1 header before the session's bytes.
 func TestProxyProtocolToStreamUpstream(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				header, _ := br.ReadString('\n')
-				line, _ := br.ReadString('\n')
-				fmt.Fprintf(c, "%s|%s", strings.TrimSpace(header), line)
-			}()
-		}
-	}()
+	node := serveTCP(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		header, _ := br.ReadString('\n')
+		line, _ := br.ReadString('\n')
+		fmt.Fprintf(c, "%s|%s", strings.TrimSpace(header), line)
+	})
 	p := newPorts(t)
 	plain, tlsPort, pp, udp := freePort(t), freePort(t), freePort(t), freePort(t)
 	cfg := strings.Replace(streamConfig(p, plain, tlsPort, pp, udp), "apisix:\n", "apisix:\n  proxy_protocol:\n    enable_tcp_pp_to_upstream: true\n", 1)
 	n := startNode(t, p, cfg, "")
-	put(t, n, "/stream_routes/up", fmt.Sprintf(`{"upstream":{"type":"roundrobin","nodes":{"%s":1}}}`, ln.Addr()))
+	put(t, n, "/stream_routes/up", fmt.Sprintf(`{"upstream":{"type":"roundrobin","nodes":{"%s":1}}}`, node))
 	eventually(t, "PROXY header to the node", func() error {
 		got, err := roundTrip(tcpDialer(plain), "hi")
 		if err != nil || !strings.HasPrefix(got, "PROXY TCP4 127.0.0.1 127.0.0.1 ") || !strings.HasSuffix(got, fmt.Sprintf(" %d|hi", plain)) {
@@ -99,41 +85,27 @@ func TestProxyProtocolToTLSStreamUpstream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	node := serveTCP(t, func(c net.Conn) {
+		header := make([]byte, 0, 128)
+		one := make([]byte, 1)
+		for len(header) < 128 { // the clear-text header, byte by byte up to its LF
+			if _, err := c.Read(one); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				header := make([]byte, 0, 128)
-				one := make([]byte, 1)
-				for len(header) < 128 { // the clear-text header, byte by byte up to its LF
-					if _, err := c.Read(one); err != nil {
-						return
-					}
-					header = append(header, one[0])
-					if one[0] == '\n' {
-						break
-					}
-				}
-				tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
-				line, _ := bufio.NewReader(tc).ReadString('\n')
-				fmt.Fprintf(tc, "%s|%s", strings.TrimSpace(string(header)), line)
-			}()
+			header = append(header, one[0])
+			if one[0] == '\n' {
+				break
+			}
 		}
-	}()
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
+		line, _ := bufio.NewReader(tc).ReadString('\n')
+		fmt.Fprintf(tc, "%s|%s", strings.TrimSpace(string(header)), line)
+	})
 	p := newPorts(t)
 	plain, tlsPort, pp, udp := freePort(t), freePort(t), freePort(t), freePort(t)
 	cfg := strings.Replace(streamConfig(p, plain, tlsPort, pp, udp), "apisix:\n", "apisix:\n  proxy_protocol:\n    enable_tcp_pp_to_upstream: true\n", 1)
 	n := startNode(t, p, cfg, "")
-	put(t, n, "/stream_routes/up", fmt.Sprintf(`{"upstream":{"type":"roundrobin","scheme":"tls","nodes":{"%s":1}}}`, ln.Addr()))
+	put(t, n, "/stream_routes/up", fmt.Sprintf(`{"upstream":{"type":"roundrobin","scheme":"tls","nodes":{"%s":1}}}`, node))
 	eventually(t, "PROXY header before TLS to the node", func() error {
 		got, err := roundTrip(tcpDialer(plain), "hi")
 		if err != nil || !strings.HasPrefix(got, "PROXY TCP4 127.0.0.1 127.0.0.1 ") || !strings.HasSuffix(got, "|hi") {

@@ -16,8 +16,9 @@ import (
 // The stream (L4) proxy through the real binary: apisix.stream_proxy tcp/udp listeners,
 // stream_routes matched by address, port and SNI, stream plugins, and TLS termination.
 
-// echoTCP answers every line it reads with prefix + the line.
-func echoTCP(t *testing.T, prefix string) string {
+// serveTCP accepts on a loopback port until the test ends, each connection on handle's own
+// goroutine (closed after it); it returns the address.
+func serveTCP(t *testing.T, handle func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -32,20 +33,28 @@ func echoTCP(t *testing.T, prefix string) string {
 			}
 			go func() {
 				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if _, err := io.WriteString(c, prefix+line); err != nil {
-						return
-					}
-				}
+				handle(c)
 			}()
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// echoTCP answers every line it reads with prefix + the line.
+func echoTCP(t *testing.T, prefix string) string {
+	t.Helper()
+	return serveTCP(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, prefix+line); err != nil {
+				return
+			}
+		}
+	})
 }
 
 // echoUDP answers every datagram with prefix + the datagram.
