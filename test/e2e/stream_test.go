@@ -176,16 +176,23 @@ func TestStreamTCPRoutes(t *testing.T) {
 	// limit-conn: one connection at a time per client
 	put(t, n, "/stream_routes/1", fmt.Sprintf(`{"server_port":%d,"upstream_id":"ua","plugins":{"limit-conn":{"conn":1,"burst":0,"default_conn_delay":0.1,"key":"remote_addr"}}}`, plain))
 	eventually(t, "limit-conn route", expectAnswer(dial, "one", "A:one"))
-	held, err := dial()
-	if err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(held)
-	io.WriteString(held, "held\n")
-	held.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if got, err := br.ReadString('\n'); got != "A:held\n" {
-		t.Fatalf("first connection: %q %v", got, err)
-	}
+	// the sessions of the probes above end (and give their slot back) just after their
+	// client closed: the connection to hold may need a retry
+	var held net.Conn
+	eventually(t, "a connection holding the slot", func() error {
+		c, err := dial()
+		if err != nil {
+			return err
+		}
+		io.WriteString(c, "held\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if got, err := bufio.NewReader(c).ReadString('\n'); got != "A:held\n" {
+			c.Close()
+			return fmt.Errorf("%q %v", got, err)
+		}
+		held = c
+		return nil
+	})
 	if got, err := roundTrip(dial, "second"); err == nil {
 		t.Errorf("second connection while the first is open: answered %q, want closed by limit-conn", got)
 	}
