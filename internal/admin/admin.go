@@ -38,6 +38,9 @@ type Options struct {
 	StreamMode bool
 	// EnabledPlugins lists the plugins enabled on this node (config.yaml `plugins:`).
 	EnabledPlugins func() []string
+	// StreamPluginEnabled reports the plugins of config.yaml's `stream_plugins:` (nil: the
+	// enabled plugins that have a stream variant).
+	StreamPluginEnabled func(name string) bool
 	// ReloadPlugins serves PUT /apisix/admin/plugins/reload.
 	ReloadPlugins func() error
 	// StoreTimeout bounds the store calls of one request (deployment.etcd.timeout); 0 means

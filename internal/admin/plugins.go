@@ -15,7 +15,16 @@ import (
 // priority first.
 func (h *Handler) enabledDefinitions(subsystem string) []*plugin.Definition {
 	var defs []*plugin.Definition
-	for _, name := range h.o.EnabledPlugins() {
+	names := h.o.EnabledPlugins()
+	if subsystem == "stream" && h.o.StreamPluginEnabled != nil {
+		names = nil
+		for _, d := range plugin.All() {
+			if h.o.StreamPluginEnabled(d.Name) {
+				names = append(names, d.Name)
+			}
+		}
+	}
+	for _, name := range names {
 		d, ok := plugin.Lookup(name)
 		if !ok || (subsystem == "stream" && !d.Stream) {
 			continue

@@ -137,7 +137,8 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, fmt.Errorf("apisix.data_encryption.keyring: %w", err)
 	}
 	n.keyring = keyring.WithEncryptFields(cfg.Apisix.DataEncryption.EnableEncryptFields)
-	checker, err := model.NewChecker(model.Options{Enabled: n.plugins.IsEnabled, PluginEnv: n.view.checkEnv})
+	checker, err := model.NewChecker(model.Options{Enabled: n.plugins.IsEnabled,
+		StreamEnabled: streamPluginSet(cfg.StreamPlugins), PluginEnv: n.view.checkEnv})
 	if err != nil {
 		return nil, fmt.Errorf("schemas: %w", err)
 	}
@@ -155,20 +156,21 @@ func start(ctx context.Context, o Options) (n *Node, err error) {
 			return nil, err
 		}
 		h := admin.New(admin.Options{
-			Store:          n.store,
-			Checker:        checker,
-			Prefix:         cfg.Deployment.Etcd.Prefix,
-			Keys:           keys,
-			KeyRequired:    cfg.Deployment.Admin.AdminKeyRequired,
-			AllowAdmin:     allow,
-			EnableCORS:     cfg.Deployment.Admin.EnableAdminCORS,
-			Keyring:        n.keyring,
-			StreamMode:     cfg.StreamMode(),
-			Standalone:     n.standaloneApplier(),
-			EnabledPlugins: n.plugins.Enabled,
-			ReloadPlugins:  func() error { return n.reloadPlugins(o.ConfigPath) },
-			StoreTimeout:   time.Duration(cfg.Deployment.Etcd.Timeout) * time.Second,
-			Logger:         log.With("component", "admin"),
+			Store:               n.store,
+			Checker:             checker,
+			Prefix:              cfg.Deployment.Etcd.Prefix,
+			Keys:                keys,
+			KeyRequired:         cfg.Deployment.Admin.AdminKeyRequired,
+			AllowAdmin:          allow,
+			EnableCORS:          cfg.Deployment.Admin.EnableAdminCORS,
+			Keyring:             n.keyring,
+			StreamMode:          cfg.StreamMode(),
+			Standalone:          n.standaloneApplier(),
+			EnabledPlugins:      n.plugins.Enabled,
+			StreamPluginEnabled: streamPluginSet(cfg.StreamPlugins),
+			ReloadPlugins:       func() error { return n.reloadPlugins(o.ConfigPath) },
+			StoreTimeout:        time.Duration(cfg.Deployment.Etcd.Timeout) * time.Second,
+			Logger:              log.With("component", "admin"),
 		})
 		if err := n.serveHTTP("admin", cfg.AdminAddr(), h); err != nil {
 			return nil, err

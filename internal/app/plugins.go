@@ -126,8 +126,9 @@ func (n *Node) publishPlugins(ctx context.Context) error {
 	for _, name := range n.plugins.Enabled() {
 		list = append(list, entry{Name: name})
 	}
+	streamOn := streamPluginSet(n.cfg.StreamPlugins)
 	for _, d := range plugin.All() {
-		if d.Stream && d.DefaultEnabled {
+		if d.Stream && streamOn(d.Name) {
 			list = append(list, entry{Name: d.Name, Stream: true})
 		}
 	}

@@ -20,6 +20,9 @@ type Options struct {
 	// Enabled reports whether a plugin is enabled on this node (config.yaml `plugins:`);
 	// nil means every registered plugin is enabled.
 	Enabled func(name string) bool
+	// StreamEnabled reports whether a plugin is in the node's `stream_plugins:`, for
+	// stream routes; nil means Enabled decides.
+	StreamEnabled func(name string) bool
 	// PluginEnv, when set, gives the Env a plugin's New sees when a write is checked
 	// (the node and the plugin's node-level state, so a conf naming e.g. a cache zone that
 	// only this node's config defines is accepted).

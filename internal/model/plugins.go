@@ -127,7 +127,11 @@ func (c *Checker) lookupPlugin(name string, stream bool) (*plugin.Definition, bo
 	if stream && !def.Stream {
 		return nil, false
 	}
-	if c.opts.Enabled != nil && !c.opts.Enabled(name) {
+	enabled := c.opts.Enabled
+	if stream && c.opts.StreamEnabled != nil {
+		enabled = c.opts.StreamEnabled
+	}
+	if enabled != nil && !enabled(name) {
 		return nil, false
 	}
 	return def, true

@@ -577,6 +577,19 @@ func TestAPISIXAdminStreamRoutes(t *testing.T) {
 	cfg := strings.Replace(p.configYAML(keyConfig(), ""), "apisix:\n", "apisix:\n  proxy_mode: http&stream\n", 1)
 	n := startNode(t, p, cfg, "")
 	runAdminCases(t, n, []adminCase{
+		{name: "stream_plugins: prometheus is not in the default list", method: "PUT", path: "/stream_routes/p", status: 400,
+			body: `{"plugins":{"prometheus":{}},"upstream":` + upstream8080 + `}`, exact: `{"error_msg":"unknown plugin [prometheus]"}`},
+		{name: "stream_plugins: the default list", method: "GET", path: "/plugins/list?subsystem=stream", status: 200,
+			check: func(t *testing.T, body string) {
+				for _, name := range []string{"ip-restriction", "limit-conn", "syslog", "traffic-split"} {
+					if !strings.Contains(body, `"`+name+`"`) {
+						t.Errorf("stream list lacks %s: %s", name, body)
+					}
+				}
+				if strings.Contains(body, `"prometheus"`) {
+					t.Errorf("stream list has prometheus without stream_plugins naming it: %s", body)
+				}
+			}},
 		{name: "stream-routes.t: set stream route", method: "PUT", path: "/stream_routes/1", status: 201,
 			body: `{"remote_addr":"127.0.0.1","desc":"test-desc","upstream":` + upstream8080 + `}`,
 			want: `{"key":"/apisix/stream_routes/1","value":{"remote_addr":"127.0.0.1","desc":"test-desc"}}`},
