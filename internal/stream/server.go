@@ -240,7 +240,7 @@ func (s *Server) serveTCP(c net.Conn, l Listen) {
 		}
 		_ = c.SetReadDeadline(time.Time{})
 		if src.IsValid() {
-			sc.setRemote(src)
+			sc.remote = src
 		}
 		client = pc
 	}
@@ -470,8 +470,6 @@ func addrPort(a net.Addr) netip.AddrPort {
 	ap, _ := netip.ParseAddrPort(a.String())
 	return ap
 }
-
-func (c *ctx) setRemote(ap netip.AddrPort) { c.remote = ap }
 
 // upstreamOf is the session's upstream: a plugin's choice, else the route's.
 func (c *ctx) upstreamOf() *upstream.Upstream {

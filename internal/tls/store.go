@@ -111,11 +111,6 @@ func (s *Store) Lookup(name string) *Cert {
 // ClientAuth reports whether any certificate asks for client certificates.
 func (s *Store) ClientAuth() bool { return s != nil && s.clientAuth }
 
-// Empty reports whether no certificate serves.
-func (s *Store) Empty() bool {
-	return s == nil || len(s.exact) == 0 && len(s.wild) == 0 && s.any == nil
-}
-
 func normalizeName(n string) string {
 	n = strings.TrimSuffix(n, ".")
 	for i := 0; i < len(n); i++ {

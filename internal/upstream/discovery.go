@@ -129,13 +129,7 @@ func (u *Upstream) resolve() {
 	}
 	ttl = max(ttl, minDiscoveryTTL)
 	if err != nil {
-		msg := fmt.Sprintf("discovery %s %q: %v", u.Spec.DiscoveryType, d.name, err)
-		if p := d.err.Load(); p == nil || *p != msg {
-			slog.Warn("service discovery failed: the last nodes keep serving (none: 503)", "upstream", u.Key, "error", msg)
-		}
-		d.err.Store(&msg)
-		// keep serving what was found last; ask again after the TTL
-		d.expires.Store(monoNow() + int64(minDiscoveryTTL))
+		u.discoveryFailed(err)
 		return
 	}
 	d.err.Store(nil)
@@ -151,12 +145,7 @@ func (u *Upstream) resolve() {
 	spec.ServiceName, spec.DiscoveryType = "", ""
 	next, err := NewWithOptions(u.Key, &spec, d.opt)
 	if err != nil {
-		msg := fmt.Sprintf("discovery %s %q: %v", u.Spec.DiscoveryType, d.name, err)
-		if p := d.err.Load(); p == nil || *p != msg {
-			slog.Warn("service discovery failed: the last nodes keep serving (none: 503)", "upstream", u.Key, "error", msg)
-		}
-		d.err.Store(&msg)
-		d.expires.Store(monoNow() + int64(minDiscoveryTTL))
+		u.discoveryFailed(err)
 		return
 	}
 	d.mu.Lock()
@@ -171,6 +160,18 @@ func (u *Upstream) resolve() {
 	if cur != nil {
 		cur.Close() // requests under way finish on their connections
 	}
+}
+
+// discoveryFailed records why an answer was not used (logged when the reason changes): the
+// nodes found last keep serving, and the registry is asked again after minDiscoveryTTL.
+func (u *Upstream) discoveryFailed(err error) {
+	d := u.disc
+	msg := fmt.Sprintf("discovery %s %q: %v", u.Spec.DiscoveryType, d.name, err)
+	if p := d.err.Load(); p == nil || *p != msg {
+		slog.Warn("service discovery failed: the last nodes keep serving (none: 503)", "upstream", u.Key, "error", msg)
+	}
+	d.err.Store(&msg)
+	d.expires.Store(monoNow() + int64(minDiscoveryTTL))
 }
 
 // DiscoveryError is why the last registry answer was not used, "" when it was (or there is no
