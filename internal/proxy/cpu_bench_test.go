@@ -89,6 +89,12 @@ func inMemoryHostClient(ln *fasthttputil.InmemoryListener) *fasthttp.HostClient 
 // runInMemory sends newReq's request from 8 goroutines per core until b.N, expecting 200 with
 // the origin's 100 bytes, and reports the process's CPU time per request.
 func runInMemory(b *testing.B, client *fasthttp.HostClient, newReq func() *fasthttp.Request) {
+	runInMemoryRotating(b, client, func() []*fasthttp.Request { return []*fasthttp.Request{newReq()} })
+}
+
+// runInMemoryRotating is runInMemory with each goroutine sending the requests newReqs gives it
+// in turn.
+func runInMemoryRotating(b *testing.B, client *fasthttp.HostClient, newReqs func() []*fasthttp.Request) {
 	b.ReportAllocs()
 	b.SetParallelism(8)
 	b.ResetTimer()
@@ -99,12 +105,19 @@ func runInMemory(b *testing.B, client *fasthttp.HostClient, newReq func() *fasth
 		b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 	}()
 	b.RunParallel(func(pb *testing.PB) {
-		req, resp := newReq(), fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
+		reqs, resp := newReqs(), fasthttp.AcquireResponse()
+		defer func() {
+			for _, req := range reqs {
+				fasthttp.ReleaseRequest(req)
+			}
+		}()
 		defer fasthttp.ReleaseResponse(resp)
-		for pb.Next() {
-			if err := client.Do(req, resp); err != nil || resp.StatusCode() != fasthttp.StatusOK || len(resp.Body()) != 100 {
-				b.Errorf("%v %d", err, resp.StatusCode())
+		for k := 0; pb.Next(); k++ {
+			if k == len(reqs) {
+				k = 0
+			}
+			if err := client.Do(reqs[k], resp); err != nil || resp.StatusCode() != fasthttp.StatusOK || len(resp.Body()) != 100 {
+				b.Errorf("%s: %v %d", reqs[k].URI(), err, resp.StatusCode())
 				return
 			}
 		}
