@@ -13,8 +13,9 @@
 #
 # The change is made on a copy of the toolchain's runtime/netpoll_epoll.go, handed to the go
 # command with -overlay; GOROOT is never written. The copy also defines
-# runtime.sluiceNetpollFIFO, which internal/netpoll links to under the build tag: a tagged build
-# without the overlay fails to link instead of claiming an order it does not have.
+# runtime.sluiceNetpollFIFO, which internal/netpoll links to under the build tag (a tagged build
+# without the overlay fails to link instead of claiming an order it does not have), and
+# runtime.sluicePollWaitRead, internal/netpoll.ReadWaiter's wait without a readiness reset.
 set -euo pipefail
 
 mode=${NETPOLL:-fifo}
@@ -74,6 +75,17 @@ awk -v want="$want" '
     print "//"
     print "//go:linkname sluiceNetpollFIFO"
     print "func sluiceNetpollFIFO() bool { return true }"
+    print ""
+    print "// sluicePollWaitRead parks until the poller reports the descriptor of pollDesc ctx readable,"
+    print "// or returns at once if it already did since the last reset; the result is a poll error"
+    print "// code (0: readable). internal/poll always resets that readiness before it reads or"
+    print "// waits: Sluice'"'"'s internal/netpoll.ReadWaiter uses this after a read that drained the"
+    print "// socket, to park without a read that would only find nothing."
+    print "//"
+    print "//go:linkname sluicePollWaitRead"
+    print "func sluicePollWaitRead(ctx uintptr) int {"
+    print "\treturn poll_runtime_pollWait((*pollDesc)(unsafe.Pointer(ctx)), '"'"'r'"'"')"
+    print "}"
   }
 ' "$src" >"$tmp"
 # Replaced only when changed: concurrent runs (go test ./... and the e2e build) write the same

@@ -2,7 +2,11 @@
 
 package netpoll
 
-import _ "unsafe" // go:linkname
+import (
+	"net"
+	"reflect"
+	"unsafe" // go:linkname, and the net.TCPConn layout
+)
 
 // FIFO is true in a build made with toolchain/netpoll-flags.sh: goroutines whose descriptors
 // became ready in one poll run in the order the kernel reported them.
@@ -15,8 +19,83 @@ const FIFO = true
 //go:linkname patchedRuntime runtime.sluiceNetpollFIFO
 func patchedRuntime() bool
 
+// pollWaitRead is runtime.poll_runtime_pollWait(pd, 'r') without internal/poll's reset before
+// it (the runtime copy of toolchain/netpoll-flags.sh).
+//
+//go:linkname pollWaitRead runtime.sluicePollWaitRead
+func pollWaitRead(ctx uintptr) int
+
 func init() {
 	if !patchedRuntime() {
 		panic("netpoll: runtime.sluiceNetpollFIFO reports a stock runtime")
 	}
+	fdOff, ctxOff, layoutOK = tcpConnLayout()
+}
+
+// The offsets of a net.TCPConn's *netFD and of that netFD's pfd.pd.runtimeCtx (the runtime's
+// pollDesc), found by reflection once; layoutOK is false when the standard library's layout is
+// not the one expected (no ReadWaiter then).
+var (
+	fdOff, ctxOff uintptr
+	layoutOK      bool
+)
+
+func tcpConnLayout() (fdOff, ctxOff uintptr, ok bool) {
+	t := reflect.TypeFor[net.TCPConn]()
+	fdOff, fdType, ok := fieldPath(t, "conn", "fd")
+	if !ok || fdType.Kind() != reflect.Pointer || fdType.Elem().Kind() != reflect.Struct {
+		return 0, 0, false
+	}
+	ctxOff, ctxType, ok := fieldPath(fdType.Elem(), "pfd", "pd", "runtimeCtx")
+	if !ok || ctxType.Kind() != reflect.Uintptr {
+		return 0, 0, false
+	}
+	return fdOff, ctxOff, true
+}
+
+// fieldPath is the offset and type of the field reached from struct t through names.
+func fieldPath(t reflect.Type, names ...string) (uintptr, reflect.Type, bool) {
+	var off uintptr
+	for _, name := range names {
+		if t.Kind() != reflect.Struct {
+			return 0, nil, false
+		}
+		f, ok := t.FieldByName(name)
+		if !ok || len(f.Index) != 1 {
+			return 0, nil, false
+		}
+		off += f.Offset
+		t = f.Type
+	}
+	return off, t, true
+}
+
+// NewReadWaiter returns c's ReadWaiter, or nil when the layout of net.TCPConn is not the one
+// this build knows or c has no descriptor.
+func NewReadWaiter(c *net.TCPConn) *ReadWaiter {
+	if !layoutOK || c == nil {
+		return nil
+	}
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	fd := *(*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(c), fdOff))
+	if fd == nil {
+		return nil
+	}
+	w := &ReadWaiter{raw: raw, fd: fd}
+	w.step = w.wait
+	return w
+}
+
+// wait runs inside RawConn.Control, which holds a reference on the descriptor: a concurrent
+// Close cannot free the pollDesc (and hand it to another connection) while it is used here;
+// the Close wakes the wait with an error instead.
+func (w *ReadWaiter) wait(uintptr) {
+	ctx := *(*uintptr)(unsafe.Add(w.fd, ctxOff))
+	if ctx == 0 {
+		return
+	}
+	w.code = pollWaitRead(ctx)
 }

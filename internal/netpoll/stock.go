@@ -2,5 +2,10 @@
 
 package netpoll
 
+import "net"
+
 // FIFO is false with the stock runtime: one poll's goroutines run newest first.
 const FIFO = false
+
+// NewReadWaiter returns nil: the stock runtime has no wait without a readiness reset.
+func NewReadWaiter(*net.TCPConn) *ReadWaiter { return nil }

@@ -43,6 +43,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluicegw/sluice/internal/accesslog"
+	"github.com/sluicegw/sluice/internal/netpoll"
 
 	"github.com/sluicegw/sluice/internal/snapshot"
 )
@@ -493,6 +494,11 @@ type trackedConn struct {
 	// (handleHTTP1) by the connection's goroutine.
 	addrs    connAddrs
 	addrsSet bool
+	// Waiting for a keep-alive connection's next request (FIFO build, plain TCP): drained
+	// when the last read returned less than asked (the socket was empty), awaitNext when the
+	// connection went idle so, waiter once made (waiterMade). The connection's goroutine only.
+	drained, awaitNext, waiterMade bool
+	waiter                         *netpoll.ReadWaiter
 }
 
 // fasthttp re-arms the read deadline twice and the write deadline once per request, each a
@@ -539,7 +545,12 @@ func (tc *trackedConn) Read(p []byte) (n int, err error) {
 	case tc.ppConn != nil:
 		n, err = tc.ppConn.Read(p)
 	default:
+		if tc.awaitNext {
+			tc.awaitNext = false
+			tc.awaitReadable()
+		}
 		n, err = tc.Conn.Read(p)
+		tc.drained = n > 0 && n < len(p)
 	}
 	if !tc.sawLF && n > 0 && bytes.IndexByte(p[:n], '\n') >= 0 {
 		tc.sawLF = true
@@ -552,6 +563,21 @@ func (tc *trackedConn) Write(p []byte) (int, error) {
 		return tc.tls.Write(p)
 	}
 	return tc.Conn.Write(p)
+}
+
+// awaitReadable parks until the client's next request arrives, so that the read after it
+// finds the request instead of nothing (netpoll.ReadWaiter): between keep-alive requests a
+// read at once is a syscall that nearly always returns EAGAIN.
+func (tc *trackedConn) awaitReadable() {
+	if !tc.waiterMade {
+		tc.waiterMade = true
+		if c, ok := tc.Conn.(*net.TCPConn); ok {
+			tc.waiter = netpoll.NewReadWaiter(c)
+		}
+	}
+	if tc.waiter != nil {
+		tc.waiter.Wait()
+	}
 }
 
 // Close sends a TLS close_notify first on an HTTPS connection.
@@ -596,6 +622,10 @@ func (s *Server) connState(c net.Conn, st fasthttp.ConnState) {
 			// (fewer EAGAIN reads) but doubled p99 (bench case a, GOMAXPROCS=1: 8 ms → 4 ms
 			// without it). The upstream side does yield: upstream.RoundTrip.
 			tc.sawLF = false
+			// the request (and any body) was read to a short read: the next bytes raise
+			// a poller event (netpoll.ReadWaiter); TLS, PROXY protocol and sniffed bytes
+			// are read another way
+			tc.awaitNext = netpoll.FIFO && tc.drained && tc.tls == nil && tc.ppConn == nil && len(tc.peeked) == 0
 		}
 	}
 }
