@@ -48,8 +48,15 @@ src="$goroot/src/runtime/netpoll_epoll.go"
 # prepends: the list it returns runs newest first. Reversing it before the return hands them
 # to the scheduler in the kernel's ready-list order.
 want='	return toRun, delta'
-[ -f "$src" ] && [ "$(grep -cxF "$want" "$src")" = 1 ] \
-  || unpatchable "$src ($gover) has no single '$want' line"
+# The wait without a readiness reset (runtime.sluicePollWaitRead, below) must also know of a FIN
+# that arrived before the read that emptied the socket: no event follows it. netpoll records
+# EPOLLRDHUP/HUP/ERR in pollDesc.user (unused by the epoll poller) and netpollopen clears it.
+event='				pd.setEventErr(ev.Events == linux.EPOLLERR, tag)'
+open='func netpollopen(fd uintptr, pd *pollDesc) uintptr {'
+[ -f "$src" ] || unpatchable "$src ($gover) does not exist"
+for line in "$want" "$event" "$open"; do
+  [ "$(grep -cxF "$line" "$src")" = 1 ] || unpatchable "$src ($gover) has no single '$line' line"
+done
 
 dir=${NETPOLL_OVERLAY_DIR:-$root/bin/.netpoll-fifo} # a dot directory: ./... patterns skip it
 case "$dir" in /*) ;; *) dir="$root/$dir" ;; esac
@@ -57,7 +64,20 @@ dir="$dir/$gover"
 mkdir -p "$dir"
 tmp=$(mktemp "$dir/.tmp.XXXXXX")
 trap 'rm -f "$tmp" "$tmp.json"' EXIT
-awk -v want="$want" '
+awk -v want="$want" -v event="$event" -v open="$open" '
+  $0 == event {
+    print
+    print "\t\t\t\t// Sluice (toolchain/netpoll-flags.sh): the peer closed, for sluicePollWaitRead."
+    print "\t\t\t\tif ev.Events&(linux.EPOLLRDHUP|linux.EPOLLHUP|linux.EPOLLERR) != 0 {"
+    print "\t\t\t\t\tatomic.Store(&pd.user, 1)"
+    print "\t\t\t\t}"
+    next
+  }
+  $0 == open {
+    print
+    print "\tatomic.Store(&pd.user, 0) // Sluice: no FIN seen yet (sluicePollWaitRead)"
+    next
+  }
   $0 == want {
     print "\t// Sluice (toolchain/netpoll-flags.sh): oldest ready first, as epoll reported them."
     print "\tvar fifo gList"
@@ -82,9 +102,16 @@ awk -v want="$want" '
     print "// waits: Sluice'"'"'s internal/netpoll.ReadWaiter uses this after a read that drained the"
     print "// socket, to park without a read that would only find nothing."
     print "//"
+    print "// A FIN, hang-up or error the poller saw (pollDesc.user, set by netpoll) makes it return at"
+    print "// once: it may have come before the read that emptied the socket, and no event follows."
+    print "//"
     print "//go:linkname sluicePollWaitRead"
     print "func sluicePollWaitRead(ctx uintptr) int {"
-    print "\treturn poll_runtime_pollWait((*pollDesc)(unsafe.Pointer(ctx)), '"'"'r'"'"')"
+    print "\tpd := (*pollDesc)(unsafe.Pointer(ctx))"
+    print "\tif atomic.Load(&pd.user) != 0 {"
+    print "\t\treturn pollNoError"
+    print "\t}"
+    print "\treturn poll_runtime_pollWait(pd, '"'"'r'"'"')"
     print "}"
   }
 ' "$src" >"$tmp"

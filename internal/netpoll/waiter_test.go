@@ -145,3 +145,35 @@ func TestReadWaiterClose(t *testing.T) {
 		t.Fatal("Wait on a closed connection reported data")
 	}
 }
+
+// A FIN that arrived with (or right after) the bytes the short read took raises no event after
+// that read: Wait must still return at once, so that the read reports EOF instead of the
+// connection idling until its deadline.
+func TestReadWaiterEarlierFIN(t *testing.T) {
+	s, c := tcpPair(t)
+	w := NewReadWaiter(s)
+	if w == nil {
+		if FIFO {
+			t.Fatal("FIFO build: no ReadWaiter for a TCP connection")
+		}
+		t.Skip("stock runtime: no ReadWaiter")
+	}
+	if _, err := c.Write([]byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	time.Sleep(20 * time.Millisecond) // the only goroutine sleeps: the poller records data and FIN
+	buf := make([]byte, 64)
+	if n, err := s.Read(buf); err != nil || string(buf[:n]) != "last" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	if err := s.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if !w.Wait() {
+		t.Fatal("Wait missed the FIN that came before the read")
+	}
+	if _, err := s.Read(buf); err != io.EOF {
+		t.Fatalf("read after the FIN: %v, want EOF", err)
+	}
+}

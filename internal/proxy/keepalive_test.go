@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net"
 	"net/http"
@@ -81,5 +82,34 @@ func TestKeepAliveNextRequest(t *testing.T) {
 			io.WriteString(c, req("/last"))
 			read("path=/last")
 		})
+	}
+}
+
+// A client that sends its request and then shuts its sending side (nc -N, scripts) gets the
+// response and then the connection's close at once, not after keepalive_timeout: the FIN came
+// before the read that took the request, and no poller event follows it.
+func TestKeepAliveClientHalfClose(t *testing.T) {
+	up := origin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	_, addr := startProxy(t, Options{}, testRoute{id: "1", uri: "/*", up: &model.Upstream{Nodes: nodes(up)}})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: ka.test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	all, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("reading until the proxy closes: %v (got %q)", err, all)
+	}
+	if !bytes.HasPrefix(all, []byte("HTTP/1.1 200 OK\r\n")) || !bytes.HasSuffix(all, []byte("\r\n\r\nok")) {
+		t.Fatalf("got %q", all)
 	}
 }
