@@ -53,10 +53,17 @@ want='	return toRun, delta'
 # EPOLLRDHUP/HUP/ERR in pollDesc.user (unused by the epoll poller) and netpollopen clears it.
 event='				pd.setEventErr(ev.Events == linux.EPOLLERR, tag)'
 open='func netpollopen(fd uintptr, pd *pollDesc) uintptr {'
+# The record relies on epoll reporting RDHUP (registered edge-triggered with it), and on nothing
+# else using pollDesc.user on Linux (only aix, solaris and wasip1 do, in their own files).
+events='	ev.Events = linux.EPOLLIN | linux.EPOLLOUT | linux.EPOLLRDHUP | linux.EPOLLET'
 [ -f "$src" ] || unpatchable "$src ($gover) does not exist"
-for line in "$want" "$event" "$open"; do
+for line in "$want" "$event" "$open" "$events"; do
   [ "$(grep -cxF "$line" "$src")" = 1 ] || unpatchable "$src ($gover) has no single '$line' line"
 done
+core="$goroot/src/runtime/netpoll.go"
+[ "$(grep -cE '\.user\b' "$src")" = 0 ] && [ "$(grep -cE '\.user\b' "$core")" = 0 ] \
+  && [ "$(grep -cE '^	user +uint32 ' "$core")" = 1 ] \
+  || unpatchable "$core or $src ($gover) uses pollDesc.user: the FIN record needs another place"
 
 dir=${NETPOLL_OVERLAY_DIR:-$root/bin/.netpoll-fifo} # a dot directory: ./... patterns skip it
 case "$dir" in /*) ;; *) dir="$root/$dir" ;; esac
@@ -68,6 +75,9 @@ awk -v want="$want" -v event="$event" -v open="$open" '
   $0 == event {
     print
     print "\t\t\t\t// Sluice (toolchain/netpoll-flags.sh): the peer closed, for sluicePollWaitRead."
+    print "\t\t\t\t// Stored before netpollready readies the waiter (atomics order it). A pollDesc"
+    print "\t\t\t\t// closed and reused in between would start with user 1: its first waits then"
+    print "\t\t\t\t// return at once and read as usual (harmless)."
     print "\t\t\t\tif ev.Events&(linux.EPOLLRDHUP|linux.EPOLLHUP|linux.EPOLLERR) != 0 {"
     print "\t\t\t\t\tatomic.Store(&pd.user, 1)"
     print "\t\t\t\t}"
@@ -109,6 +119,11 @@ awk -v want="$want" -v event="$event" -v open="$open" '
     print "func sluicePollWaitRead(ctx uintptr) int {"
     print "\tpd := (*pollDesc)(unsafe.Pointer(ctx))"
     print "\tif atomic.Load(&pd.user) != 0 {"
+    print "\t\treturn pollNoError"
+    print "\t}"
+    print "\t// another goroutine waits to read (the caller broke its one-reader rule): not a"
+    print "\t// second wait, which would throw; the caller reads as usual"
+    print "\tif r := pd.rg.Load(); r != pdNil && r != pdReady {"
     print "\t\treturn pollNoError"
     print "\t}"
     print "\treturn poll_runtime_pollWait(pd, '"'"'r'"'"')"

@@ -42,26 +42,30 @@ var (
 
 func tcpConnLayout() (fdOff, ctxOff uintptr, ok bool) {
 	t := reflect.TypeFor[net.TCPConn]()
-	fdOff, fdType, ok := fieldPath(t, "conn", "fd")
-	if !ok || fdType.Kind() != reflect.Pointer || fdType.Elem().Kind() != reflect.Struct {
+	fdOff, fdType, ok := fieldPath(t, step{"conn", "net.conn"}, step{"fd", "*net.netFD"})
+	if !ok {
 		return 0, 0, false
 	}
-	ctxOff, ctxType, ok := fieldPath(fdType.Elem(), "pfd", "pd", "runtimeCtx")
-	if !ok || ctxType.Kind() != reflect.Uintptr {
+	ctxOff, _, ok = fieldPath(fdType.Elem(), step{"pfd", "poll.FD"}, step{"pd", "poll.pollDesc"}, step{"runtimeCtx", "uintptr"})
+	if !ok {
 		return 0, 0, false
 	}
 	return fdOff, ctxOff, true
 }
 
-// fieldPath is the offset and type of the field reached from struct t through names.
-func fieldPath(t reflect.Type, names ...string) (uintptr, reflect.Type, bool) {
+// step is one field of a path: its name and its type's name.
+type step struct{ name, typ string }
+
+// fieldPath is the offset and type of the field reached from struct t through steps, each
+// field direct (not promoted) and of the type named.
+func fieldPath(t reflect.Type, steps ...step) (uintptr, reflect.Type, bool) {
 	var off uintptr
-	for _, name := range names {
+	for _, s := range steps {
 		if t.Kind() != reflect.Struct {
 			return 0, nil, false
 		}
-		f, ok := t.FieldByName(name)
-		if !ok || len(f.Index) != 1 {
+		f, ok := t.FieldByName(s.name)
+		if !ok || len(f.Index) != 1 || f.Type.String() != s.typ {
 			return 0, nil, false
 		}
 		off += f.Offset
@@ -97,5 +101,6 @@ func (w *ReadWaiter) wait(uintptr) {
 	if ctx == 0 {
 		return
 	}
+	w.waits.Add(1)
 	w.code = pollWaitRead(ctx)
 }

@@ -9,6 +9,7 @@
 package netpoll
 
 import (
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -36,17 +37,25 @@ func Order() string {
 // Only the FIFO build has it (the runtime copy of toolchain/netpoll-flags.sh defines the wait);
 // NewReadWaiter returns nil elsewhere.
 type ReadWaiter struct {
-	raw  syscall.RawConn
-	fd   unsafe.Pointer // the connection's *net.netFD
-	code int            // the last wait's poll error code
-	step func(uintptr)  // bound once: a method value made per Wait would escape (an allocation)
+	raw   syscall.RawConn
+	fd    unsafe.Pointer // the connection's *net.netFD
+	code  int            // the last wait's poll error code
+	step  func(uintptr)  // bound once: a method value made per Wait would escape (an allocation)
+	waits atomic.Uint64  // waits made, for tests to see that the wait is used
 }
+
+// Waits is how many times Wait waited on the poller.
+func (w *ReadWaiter) Waits() uint64 { return w.waits.Load() }
 
 // Wait parks until the socket is readable, its read deadline passed, or it was closed; it
 // returns whether it is readable. Call it only when the caller's last read on the connection
-// returned fewer bytes than it asked for (and nothing else reads it): otherwise bytes already
-// queued may raise no new event, and Wait would sleep until the deadline. After Wait, read as
-// usual: the read reports a deadline or a close.
+// returned fewer bytes than it asked for, and only from the connection's one reader: otherwise
+// bytes already queued may raise no new event, and Wait would sleep until the deadline (a
+// concurrent reader makes it return at once instead, but the wait bypasses the descriptor's
+// read lock). After Wait, read as usual: the read reports a deadline or a close.
+//
+// TCP urgent data (MSG_OOB) ends a read early with bytes still queued; a client sending it
+// idles until its deadline, as with nginx.
 func (w *ReadWaiter) Wait() bool {
 	w.code = -1
 	if err := w.raw.Control(w.step); err != nil {

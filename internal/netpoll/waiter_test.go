@@ -52,6 +52,14 @@ func drainedWaiter(t *testing.T) (*net.TCPConn, net.Conn, *ReadWaiter) {
 	if n, err := s.Read(buf); err != nil || string(buf[:n]) != "first" {
 		t.Fatalf("read %q, %v", buf[:n], err)
 	}
+	// a read that finds nothing clears a readiness the poller may have recorded for "first"
+	// after the read above had begun (a Wait would return at once on it)
+	if err := s.SetReadDeadline(time.Now().Add(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read with nothing sent: %v, want a timeout", err)
+	}
 	// a 10 s deadline bounds every wait below: a wait that misses its wake-up fails the test
 	// with a timeout instead of hanging it
 	if err := s.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {

@@ -496,7 +496,8 @@ type trackedConn struct {
 	addrsSet bool
 	// Waiting for a keep-alive connection's next request (FIFO build, plain TCP): drained
 	// when the last read returned less than asked (the socket was empty), awaitNext when the
-	// connection went idle so, waiter once made (waiterMade). The connection's goroutine only.
+	// connection went idle so, waiter once made (waiterMade). The connection's goroutine only:
+	// it must stay the socket's one reader (netpoll.ReadWaiter bypasses the read lock).
 	drained, awaitNext, waiterMade bool
 	waiter                         *netpoll.ReadWaiter
 }
