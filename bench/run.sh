@@ -666,6 +666,18 @@ median() { # case proxy column -> median of the ok rows ("" if none)
     | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "–"; else printf "%.2f×", a / b }'; }
+# round_ratio case proxy column [base_case base_proxy] -> median over the rounds of the ratio of
+# proxy's value to the base's in the same round (default base: nginx in the same case). Rounds
+# interleave the proxies within seconds, so this cancels the VM's slower drifts better than a
+# ratio of medians.
+round_ratio() {
+  awk -F'\t' -v c="$1" -v p="$2" -v col="$3" -v bc="${4:-$1}" -v bp="${5:-nginx}" '
+    NR > 1 && $4 == "ok" && $2 == c && $3 == p { v[$1] = $col }
+    NR > 1 && $4 == "ok" && $2 == bc && $3 == bp { b[$1] = $col }
+    END { for (r in v) if ((r in b) && b[r] + 0 > 0) print v[r] / b[r] }' "$TSV" \
+    | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "–"; exit }
+      m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f×", m }'
+}
 fmt() { awk -v v="$1" -v f="$2" -v s="${3:-1}" 'BEGIN { if (v == "") print "–"; else printf f, v / s }'; }
 
 TABLE="$OUT/table.md"
@@ -704,6 +716,18 @@ done
 echo "Cases: a one route · b limit-count+prometheus · c key-auth+proxy-rewrite+cors+request-id · d $D_ROUTES routes, $D_PATHS requested · e as a with $CONNS_E connections · f as a over HTTPS (TLS 1.3, ECDSA P-256, keep-alive)."
 echo
 cat "$TABLE"
+echo
+echo "Per-round medians of the ratio to nginx (the ratio in each round, then the median over the rounds):"
+echo
+echo "| case | proxy | req/s ×nginx | p99 ×nginx | CPU µs/req ×nginx |"
+echo "| --- | --- | ---: | ---: | ---: |"
+for c in "${CASE_LIST[@]}"; do
+  rows=()
+  if fh_case "$c"; then rows+=(fasthttp); fi
+  for p in "${rows[@]}" "${VARIANTS[@]}"; do
+    echo "| $c | $p | $(round_ratio "$c" "$p" 8) | $(round_ratio "$c" "$p" 10) | $(round_ratio "$c" "$p" 12) |"
+  done
+done
 for c in "${CASE_LIST[@]}"; do
   [ -n "${NOT_SERVED[$c]:-}" ] && echo "case $c: not served yet — ${NOT_SERVED[$c]}"
 done
@@ -715,6 +739,11 @@ if [[ ",$CASES," == *,a,* && ",$CASES," == *,d,* ]]; then
     da+="${da:+, }$p $(ratio "$(median d "$p" 12)" "$(median a "$p" 12)")"
   done
   echo "CPU µs/req case d ÷ case a (target for Sluice ≤ 1.05×): $da"
+  da=
+  for p in nginx "${VARIANTS[@]}"; do
+    da+="${da:+, }$p $(round_ratio d "$p" 12 a "$p")"
+  done
+  echo "The same, per-round median: $da"
 fi
 echo "load average before: $LOADAVG_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 echo "raw results: $TSV"
