@@ -44,17 +44,7 @@ func BenchmarkInMemoryCaseC(b *testing.B) {
 		upOpts: upstream.Options{Dial: func(context.Context, string) (net.Conn, error) { return oln.Dial() }}})
 	snap.Routes["1"].Chain = chain
 	snap.Plugins = set
-	src := &staticSnapshots{}
-	src.s.Store(snap)
-	s, err := Listen(Options{Snapshots: src, ServerName: "sluice/test"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pln := inMemoryListener()
-	go s.acceptLoop(pln) //nolint:errcheck // ends when pln closes
-	b.Cleanup(func() { pln.Close() })
-
-	client := inMemoryHostClient(pln)
+	client := inMemoryHostClient(serveInMemory(b, snap))
 	newReq := func() *fasthttp.Request {
 		req := fasthttp.AcquireRequest()
 		req.SetRequestURI("http://bench.local/bench/c")

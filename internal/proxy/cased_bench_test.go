@@ -52,15 +52,7 @@ func BenchmarkInMemoryCaseD(b *testing.B) {
 				b.Fatal(errs)
 			}
 			snap.Router = rt
-			src := &staticSnapshots{}
-			src.s.Store(snap)
-			s, err := Listen(Options{Snapshots: src, ServerName: "sluice/test"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			pln := inMemoryListener()
-			go s.acceptLoop(pln) //nolint:errcheck // ends when pln closes
-			b.Cleanup(func() { pln.Close() })
+			pln := serveInMemory(b, snap)
 
 			// each client goroutine walks the 100 requested paths, as wrk.lua does per connection
 			var next atomic.Int32

@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp/fasthttputil"
 
 	"github.com/sluicegw/sluice/internal/model"
+	"github.com/sluicegw/sluice/internal/snapshot"
 	"github.com/sluicegw/sluice/internal/upstream"
 )
 
@@ -48,6 +49,20 @@ func BenchmarkInMemoryBare(b *testing.B) {
 	}}).Serve(pln)
 	b.Cleanup(func() { pln.Close() })
 	inMemoryClient(b, pln)
+}
+
+// serveInMemory runs a proxy serving snap on an in-memory listener, which it returns.
+func serveInMemory(b *testing.B, snap *snapshot.Snapshot) *fasthttputil.InmemoryListener {
+	src := &staticSnapshots{}
+	src.s.Store(snap)
+	s, err := Listen(Options{Snapshots: src, ServerName: "sluice/test"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pln := inMemoryListener()
+	go s.acceptLoop(pln) //nolint:errcheck // ends when pln closes
+	b.Cleanup(func() { pln.Close() })
+	return pln
 }
 
 // inMemoryListener looks like a TCP listener on 127.0.0.1:9080 to the server behind it.

@@ -12,20 +12,26 @@ import (
 	"github.com/sluicegw/sluice/internal/netpoll"
 )
 
-// The next request on a keep-alive connection is read however it arrives: after the response,
-// in pieces, pipelined in one write with the previous one, or while the previous one is still
-// at the node (the FIFO build waits for it through the poller, netpoll.ReadWaiter, which must
-// not miss bytes that came before the wait began). A missed wake-up would leave the request
-// unanswered until keepalive_timeout: the client's 5 s deadline fails the test first.
-func TestKeepAliveNextRequest(t *testing.T) {
+// keepAliveProxy serves /* from an origin that answers "path=<path>", after 100 ms for /slow.
+func keepAliveProxy(t *testing.T) (*Server, string) {
 	up := origin(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			time.Sleep(100 * time.Millisecond)
 		}
 		io.WriteString(w, "path="+r.URL.Path)
 	})
-	_, addr := startProxy(t, Options{}, testRoute{id: "1", uri: "/*", up: &model.Upstream{Nodes: nodes(up)}})
-	req := func(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: ka.test\r\n\r\n" }
+	return startProxy(t, Options{}, testRoute{id: "1", uri: "/*", up: &model.Upstream{Nodes: nodes(up)}})
+}
+
+func kaReq(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: ka.test\r\n\r\n" }
+
+// The next request on a keep-alive connection is read however it arrives: after the response,
+// in pieces, pipelined in one write with the previous one, or while the previous one is still
+// at the node (the FIFO build waits for it through the poller, netpoll.ReadWaiter, which must
+// not miss bytes that came before the wait began). A missed wake-up would leave the request
+// unanswered until keepalive_timeout: the client's 5 s deadline fails the test first.
+func TestKeepAliveNextRequest(t *testing.T) {
+	_, addr := keepAliveProxy(t)
 
 	for _, tc := range []struct {
 		name  string
@@ -34,11 +40,11 @@ func TestKeepAliveNextRequest(t *testing.T) {
 		// afterEach: each step is written only after the previous step's response was read
 		afterEach bool
 	}{
-		{"sequential after idle gaps", []string{req("/a"), req("/b"), req("/c")}, []string{"path=/a", "path=/b", "path=/c"}, true},
-		{"next request in pieces", []string{req("/a"), "GET /b HTTP/1.1\r\nHo", "st: ka.test\r\n\r\n"}, []string{"path=/a", "path=/b"}, false},
-		{"pipelined in one write", []string{req("/a") + req("/b")}, []string{"path=/a", "path=/b"}, false},
-		{"next request while the previous is at the node", []string{req("/slow"), req("/b")}, []string{"path=/slow", "path=/b"}, false},
-		{"two pipelined behind a slow one", []string{req("/slow"), req("/b") + req("/c")}, []string{"path=/slow", "path=/b", "path=/c"}, false},
+		{"sequential after idle gaps", []string{kaReq("/a"), kaReq("/b"), kaReq("/c")}, []string{"path=/a", "path=/b", "path=/c"}, true},
+		{"next request in pieces", []string{kaReq("/a"), "GET /b HTTP/1.1\r\nHo", "st: ka.test\r\n\r\n"}, []string{"path=/a", "path=/b"}, false},
+		{"pipelined in one write", []string{kaReq("/a") + kaReq("/b")}, []string{"path=/a", "path=/b"}, false},
+		{"next request while the previous is at the node", []string{kaReq("/slow"), kaReq("/b")}, []string{"path=/slow", "path=/b"}, false},
+		{"two pipelined behind a slow one", []string{kaReq("/slow"), kaReq("/b") + kaReq("/c")}, []string{"path=/slow", "path=/b", "path=/c"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := net.Dial("tcp", addr)
@@ -79,7 +85,7 @@ func TestKeepAliveNextRequest(t *testing.T) {
 				read(tc.want[got])
 			}
 			// and the connection still serves after them
-			io.WriteString(c, req("/last"))
+			io.WriteString(c, kaReq("/last"))
 			read("path=/last")
 		})
 	}
@@ -91,21 +97,14 @@ func TestKeepAliveNextRequest(t *testing.T) {
 // slow request" the FIN reaches the poller while the connection waits for the node, always
 // before the read of /b (the other case leaves that to timing).
 func TestKeepAliveClientHalfClose(t *testing.T) {
-	up := origin(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			time.Sleep(100 * time.Millisecond)
-		}
-		io.WriteString(w, "path="+r.URL.Path)
-	})
-	_, addr := startProxy(t, Options{}, testRoute{id: "1", uri: "/*", up: &model.Upstream{Nodes: nodes(up)}})
-	req := func(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: ka.test\r\n\r\n" }
+	_, addr := keepAliveProxy(t)
 	for _, tc := range []struct {
 		name  string
 		steps []string // written 30 ms apart; the sending side is shut after the last
 		want  []string
 	}{
-		{"one request", []string{req("/a")}, []string{"path=/a"}},
-		{"behind a slow request", []string{req("/slow"), req("/b")}, []string{"path=/slow", "path=/b"}},
+		{"one request", []string{kaReq("/a")}, []string{"path=/a"}},
+		{"behind a slow request", []string{kaReq("/slow"), kaReq("/b")}, []string{"path=/slow", "path=/b"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := net.Dial("tcp", addr)
@@ -152,8 +151,7 @@ func TestKeepAliveWaitsThroughPoller(t *testing.T) {
 	if !netpoll.FIFO {
 		t.Skip("stock runtime: no wait through the poller")
 	}
-	up := origin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	s, addr := startProxy(t, Options{}, testRoute{id: "1", uri: "/*", up: &model.Upstream{Nodes: nodes(up)}})
+	s, addr := keepAliveProxy(t)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +159,7 @@ func TestKeepAliveWaitsThroughPoller(t *testing.T) {
 	defer c.Close()
 	br := bufio.NewReader(c)
 	for range 3 {
-		io.WriteString(c, "GET /x HTTP/1.1\r\nHost: ka.test\r\n\r\n")
+		io.WriteString(c, kaReq("/x"))
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			t.Fatal(err)
