@@ -23,6 +23,20 @@ func keepAliveProxy(t *testing.T) (*Server, string) {
 	return startProxy(t, Options{}, testRoute{id: "1", uri: "/*", up: &model.Upstream{Nodes: nodes(up)}})
 }
 
+// kaDial connects to the proxy with a 5 s deadline on everything the test does.
+func kaDial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func kaReq(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: ka.test\r\n\r\n" }
 
 // The next request on a keep-alive connection is read however it arrives: after the response,
@@ -47,14 +61,7 @@ func TestKeepAliveNextRequest(t *testing.T) {
 		{"two pipelined behind a slow one", []string{kaReq("/slow"), kaReq("/b") + kaReq("/c")}, []string{"path=/slow", "path=/b", "path=/c"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
-				t.Fatal(err)
-			}
+			c := kaDial(t, addr)
 			br := bufio.NewReader(c)
 			read := func(want string) {
 				t.Helper()
@@ -107,14 +114,7 @@ func TestKeepAliveClientHalfClose(t *testing.T) {
 		{"behind a slow request", []string{kaReq("/slow"), kaReq("/b")}, []string{"path=/slow", "path=/b"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
-				t.Fatal(err)
-			}
+			c := kaDial(t, addr)
 			for i, step := range tc.steps {
 				if i > 0 {
 					time.Sleep(30 * time.Millisecond)
