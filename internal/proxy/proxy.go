@@ -356,11 +356,7 @@ func (s *Server) acceptLoop(ln net.Listener) error {
 		}
 		backoff = 0
 		kind := s.lnKinds[ln]
-		var tlsConn *tls.Conn
-		if kind.tls && !kind.pp {
-			tlsConn = tls.Server(c, s.tlsConf)
-		}
-		tc := s.track(c, tlsConn, kind)
+		tc := s.track(c, kind)
 		if tc == nil {
 			c.Close() // draining
 			continue
@@ -468,9 +464,9 @@ func (s *Server) closeListeners() {
 type trackedConn struct {
 	net.Conn
 	// tls is the TLS layer over Conn on an HTTPS listener (nil on a plain one): Read, Write
-	// and Close go through it, deadlines to Conn. Set before the connection is published,
-	// except on a PROXY protocol listener, where the connection's goroutine sets it after
-	// the header (only that goroutine reads it).
+	// and Close go through it, deadlines to Conn; it reads Conn through tlsSocket. Set before
+	// the connection is published, except on a PROXY protocol listener, where the
+	// connection's goroutine sets it after the header (only that goroutine reads it).
 	tls *tls.Conn
 	// PROXY protocol listeners: ppWant until the header is read; ppConn reads what follows
 	// it; ppSrc is its source address ($proxy_protocol_addr).
@@ -546,12 +542,7 @@ func (tc *trackedConn) Read(p []byte) (n int, err error) {
 	case tc.ppConn != nil:
 		n, err = tc.ppConn.Read(p)
 	default:
-		if tc.awaitNext {
-			tc.awaitNext = false
-			tc.awaitReadable()
-		}
-		n, err = tc.Conn.Read(p)
-		tc.drained = n > 0 && n < len(p)
+		n, err = tc.readSocket(p)
 	}
 	if !tc.sawLF && n > 0 && bytes.IndexByte(p[:n], '\n') >= 0 {
 		tc.sawLF = true
@@ -565,6 +556,28 @@ func (tc *trackedConn) Write(p []byte) (int, error) {
 	}
 	return tc.Conn.Write(p)
 }
+
+// readSocket reads the socket itself (plain, or under the TLS layer), first waiting for the
+// next request's bytes when the connection went idle after a read that emptied the socket.
+func (tc *trackedConn) readSocket(p []byte) (int, error) {
+	if tc.awaitNext {
+		tc.awaitNext = false
+		tc.awaitReadable()
+	}
+	n, err := tc.Conn.Read(p)
+	tc.drained = n > 0 && n < len(p)
+	return n, err
+}
+
+// tlsSocket is the socket under an HTTPS connection's TLS layer: its reads are the
+// connection's (readSocket), everything else the socket's. The TLS layer reads it only from
+// the connection's goroutine (handshake and Read); its writes never read.
+type tlsSocket struct {
+	net.Conn
+	tc *trackedConn
+}
+
+func (s tlsSocket) Read(p []byte) (int, error) { return s.tc.readSocket(p) }
 
 // awaitReadable parks until the client's next request arrives, so that the read after it
 // finds the request instead of nothing (netpoll.ReadWaiter): between keep-alive requests a
@@ -593,8 +606,11 @@ func (tc *trackedConn) Close() error {
 // does not read (the drain closes connections under connMu).
 func (tc *trackedConn) closeNow() { _ = tc.Conn.Close() }
 
-func (s *Server) track(c net.Conn, tlsConn *tls.Conn, kind listenerKind) *trackedConn {
-	tc := &trackedConn{Conn: c, tls: tlsConn, ppWant: kind.pp, ppTLS: kind.pp && kind.tls}
+func (s *Server) track(c net.Conn, kind listenerKind) *trackedConn {
+	tc := &trackedConn{Conn: c, ppWant: kind.pp, ppTLS: kind.pp && kind.tls}
+	if kind.tls && !kind.pp {
+		tc.tls = tls.Server(tlsSocket{Conn: c, tc: tc}, s.tlsConf)
+	}
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
 	if s.draining.Load() {
@@ -623,10 +639,11 @@ func (s *Server) connState(c net.Conn, st fasthttp.ConnState) {
 			// (fewer EAGAIN reads) but doubled p99 (bench case a, GOMAXPROCS=1: 8 ms → 4 ms
 			// without it). The upstream side does yield: upstream.RoundTrip.
 			tc.sawLF = false
-			// the request (and any body) was read to a short read: the next bytes raise
-			// a poller event (netpoll.ReadWaiter); TLS, PROXY protocol and sniffed bytes
-			// are read another way
-			tc.awaitNext = netpoll.FIFO && tc.drained && tc.tls == nil && tc.ppConn == nil && len(tc.peeked) == 0
+			// the request (and any body) was read to a short read of the socket: the next
+			// bytes raise a poller event (netpoll.ReadWaiter). Bytes the TLS layer holds
+			// are read without touching the socket, and the socket's last read stays
+			// the short one; PROXY protocol and sniffed bytes are read another way.
+			tc.awaitNext = netpoll.FIFO && tc.drained && tc.ppConn == nil && len(tc.peeked) == 0
 		}
 	}
 }
