@@ -2,14 +2,19 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/tls"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/sluicegw/sluice/internal/model"
 	"github.com/sluicegw/sluice/internal/netpoll"
+	sltls "github.com/sluicegw/sluice/internal/tls"
 )
 
 // keepAliveProxy serves /* from an origin that answers "path=<path>", after 100 ms for /slow.
@@ -145,27 +150,88 @@ func TestKeepAliveClientHalfClose(t *testing.T) {
 	}
 }
 
-// In the FIFO build the wait between keep-alive requests is really taken (the tests above pass
-// without it too).
+// In the FIFO build the wait between keep-alive requests is really taken, on plain HTTP and
+// under the TLS layer (the tests above and e2e TestHTTPSKeepAlive pass without it too). Over
+// TLS the last request's record also arrives in two parts, so that part of it waits in the
+// TLS layer's buffer while the rest is awaited.
 func TestKeepAliveWaitsThroughPoller(t *testing.T) {
 	if !netpoll.FIFO {
 		t.Skip("stock runtime: no wait through the poller")
 	}
-	s, addr := keepAliveProxy(t)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	t.Run("http", func(t *testing.T) {
+		s, addr := keepAliveProxy(t)
+		c := kaDial(t, addr)
+		exchangeThrice(t, s, c, c, nil)
+	})
+	t.Run("https", func(t *testing.T) {
+		up := origin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "path="+r.URL.Path) })
+		cert, key, pool := h3TestCert(t)
+		snap := buildSnapshot(t, testRoute{id: "1", uri: "/*", up: &model.Upstream{Nodes: nodes(up)}})
+		doc, _ := json.Marshal(map[string]any{"cert": cert, "key": key, "sni": "h3.test"})
+		st, errs := sltls.Build(map[string]json.RawMessage{"1": doc}, sltls.Options{NextProtos: []string{"http/1.1"}})
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		snap.TLS = st
+		src := &staticSnapshots{}
+		src.s.Store(snap)
+		s, err := Listen(Options{TLSAddrs: []string{"127.0.0.1:0"}, Snapshots: src, ServerName: "sluice/test",
+			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Serve()
+		t.Cleanup(func() { s.Shutdown(t.Context()) })
+		raw := &splitWrites{Conn: kaDial(t, s.Addrs()[0].String())}
+		c := tls.Client(raw, &tls.Config{ServerName: "h3.test", RootCAs: pool, NextProtos: []string{"http/1.1"}})
+		if err := c.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		exchangeThrice(t, s, c, c, func() { raw.split = true })
+	})
+}
+
+// splitWrites writes each Write in two parts 20 ms apart once split is set.
+type splitWrites struct {
+	net.Conn
+	split bool
+}
+
+func (w *splitWrites) Write(p []byte) (int, error) {
+	if !w.split || len(p) < 2 {
+		return w.Conn.Write(p)
 	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	for range 3 {
-		io.WriteString(c, kaReq("/x"))
+	n, err := w.Conn.Write(p[:len(p)/2])
+	if err != nil {
+		return n, err
+	}
+	time.Sleep(20 * time.Millisecond)
+	m, err := w.Conn.Write(p[len(p)/2:])
+	return n + m, err
+}
+
+// exchangeThrice sends three requests on one connection, each after the previous response
+// (beforeLast runs before the third), and checks that the proxy's connection waited through
+// the poller before the second and the third.
+func exchangeThrice(t *testing.T, s *Server, w io.Writer, r io.Reader, beforeLast func()) {
+	t.Helper()
+	br := bufio.NewReader(r)
+	for i := range 3 {
+		if i == 2 && beforeLast != nil {
+			beforeLast()
+		}
+		if _, err := io.WriteString(w, kaReq("/x")); err != nil {
+			t.Fatal(err)
+		}
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		io.Copy(io.Discard, resp.Body)
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if string(body) != "path=/x" {
+			t.Fatalf("request %d: %d %q", i+1, resp.StatusCode, body)
+		}
 	}
 	s.connMu.Lock()
 	defer s.connMu.Unlock()

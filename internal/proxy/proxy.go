@@ -490,7 +490,8 @@ type trackedConn struct {
 	// (handleHTTP1) by the connection's goroutine.
 	addrs    connAddrs
 	addrsSet bool
-	// Waiting for a keep-alive connection's next request (FIFO build, plain TCP): drained
+	// Waiting for a keep-alive connection's next request (FIFO build; the socket of plain
+	// HTTP/1.1 or under the TLS layer of HTTPS, not PROXY protocol connections): drained
 	// when the last read returned less than asked (the socket was empty), awaitNext when the
 	// connection went idle so, waiter once made (waiterMade). The connection's goroutine only:
 	// it must stay the socket's one reader (netpoll.ReadWaiter bypasses the read lock).
@@ -570,14 +571,15 @@ func (tc *trackedConn) readSocket(p []byte) (int, error) {
 }
 
 // tlsSocket is the socket under an HTTPS connection's TLS layer: its reads are the
-// connection's (readSocket), everything else the socket's. The TLS layer reads it only from
-// the connection's goroutine (handshake and Read); its writes never read.
+// connection's (readSocket), everything else the socket's. The TLS layer reads it only when
+// the connection is read (handshake and Read, by one goroutine at a time); its writes never
+// read.
 type tlsSocket struct {
 	net.Conn
 	tc *trackedConn
 }
 
-func (s tlsSocket) Read(p []byte) (int, error) { return s.tc.readSocket(p) }
+func (s *tlsSocket) Read(p []byte) (int, error) { return s.tc.readSocket(p) }
 
 // awaitReadable parks until the client's next request arrives, so that the read after it
 // finds the request instead of nothing (netpoll.ReadWaiter): between keep-alive requests a
@@ -609,7 +611,7 @@ func (tc *trackedConn) closeNow() { _ = tc.Conn.Close() }
 func (s *Server) track(c net.Conn, kind listenerKind) *trackedConn {
 	tc := &trackedConn{Conn: c, ppWant: kind.pp, ppTLS: kind.pp && kind.tls}
 	if kind.tls && !kind.pp {
-		tc.tls = tls.Server(tlsSocket{Conn: c, tc: tc}, s.tlsConf)
+		tc.tls = tls.Server(&tlsSocket{Conn: c, tc: tc}, s.tlsConf)
 	}
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
@@ -642,8 +644,9 @@ func (s *Server) connState(c net.Conn, st fasthttp.ConnState) {
 			// the request (and any body) was read to a short read of the socket: the next
 			// bytes raise a poller event (netpoll.ReadWaiter). Bytes the TLS layer holds
 			// are read without touching the socket, and the socket's last read stays
-			// the short one; PROXY protocol and sniffed bytes are read another way.
-			tc.awaitNext = netpoll.FIFO && tc.drained && tc.ppConn == nil && len(tc.peeked) == 0
+			// the short one; PROXY protocol connections (ppConn, or TLS over the header's
+			// reader) and sniffed bytes are read another way.
+			tc.awaitNext = netpoll.FIFO && tc.drained && tc.ppConn == nil && !tc.ppTLS && len(tc.peeked) == 0
 		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -451,12 +450,14 @@ func TestHTTPSKeepAlive(t *testing.T) {
 				read(tc.want[got])
 			}
 			if tc.halfClose {
-				if rest, err := io.ReadAll(br); len(rest) > 0 || err != nil && !errors.Is(err, io.EOF) {
+				if rest, err := io.ReadAll(br); len(rest) > 0 || err != nil {
 					t.Fatalf("after the responses: %q, %v; want the proxy's close", rest, err)
 				}
 				return
 			}
-			io.WriteString(c, req("/ka/last"))
+			if _, err := io.WriteString(c, req("/ka/last")); err != nil {
+				t.Fatal(err)
+			}
 			read("/ka/last")
 		})
 	}
