@@ -247,21 +247,7 @@ func TestH2Drain(t *testing.T) {
 		fmt.Fprint(w, "done")
 	})
 	s, addr := startProxy(t, Options{}, testRoute{id: "1", uri: "/", up: &model.Upstream{Nodes: nodes(up)}})
-	type result struct {
-		body string
-		err  error
-	}
-	res := make(chan result, 1)
-	go func() {
-		resp, err := h2c().Get("http://" + addr + "/")
-		if err != nil {
-			res <- result{err: err}
-			return
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		res <- result{string(b), err}
-	}()
+	res := getAsync(h2c(), "http://"+addr+"/")
 	<-started
 	done := make(chan error, 1)
 	go func() { done <- s.Shutdown(context.Background()) }()
@@ -363,4 +349,26 @@ func TestH2LateBodyReadAfterCancelledCall(t *testing.T) {
 		cancel()
 	}
 	time.Sleep(500 * time.Millisecond) // the late reads happen here
+}
+
+// getResult is what getAsync's request got: the body, or the error.
+type getResult struct {
+	body string
+	err  error
+}
+
+// getAsync GETs url with c on a goroutine of its own; the result arrives on the channel.
+func getAsync(c *http.Client, url string) <-chan getResult {
+	res := make(chan getResult, 1)
+	go func() {
+		resp, err := c.Get(url)
+		if err != nil {
+			res <- getResult{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		res <- getResult{string(b), err}
+	}()
+	return res
 }

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/big"
 	"net"
@@ -91,21 +90,7 @@ func TestH3ShutdownFinishesInFlight(t *testing.T) {
 		fmt.Fprint(w, "done")
 	})
 	s, udp, c := startH3(t, Options{}, testRoute{id: "1", uri: "/", up: &model.Upstream{Nodes: nodes(up)}})
-	type result struct {
-		body string
-		err  error
-	}
-	res := make(chan result, 1)
-	go func() {
-		resp, err := c.Get("https://" + udp + "/")
-		if err != nil {
-			res <- result{err: err}
-			return
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		res <- result{string(b), err}
-	}()
+	res := getAsync(c, "https://"+udp+"/")
 	<-started
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
